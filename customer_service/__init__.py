@@ -1,0 +1,1 @@
+"""troika app: customer_service (built in its own issue)."""

@@ -1,0 +1,1 @@
+"""troika app: finance_monitor (built in its own issue)."""

@@ -1,0 +1,1 @@
+"""troika app: recommender (built in its own issue)."""

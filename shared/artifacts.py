@@ -1,0 +1,173 @@
+"""Saved artifacts (models, indexes): sha256 manifests, atomic writes, versioned stores.
+
+Every artifact is a directory of safetensors/JSON/FAISS/ONNX files plus ``manifest.json``
+listing each file's sha256. Loading verifies the manifest first, so a flipped byte or
+a stray pickle is refused before any bytes are deserialised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import IntegrityError, NotFoundError
+
+MANIFEST = "manifest.json"
+# Formats that execute code when loaded; never written, refused when found.
+FORBIDDEN_SUFFIXES = {".pkl", ".pickle", ".joblib", ".bin", ".pt", ".pth", ".ckpt", ".npy", ".npz"}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _artifact_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(directory: str | Path, kind: str, extra: dict | None = None) -> dict:
+    """List every file of ``directory`` with its sha256 in ``manifest.json``."""
+    directory = Path(directory)
+    files = _artifact_files(directory)
+    for path in files:
+        if path.suffix.lower() in FORBIDDEN_SUFFIXES:
+            raise IntegrityError(f"refusing to save {path.name}: pickle-based formats are not allowed")
+    from . import __version__
+
+    manifest = {
+        "kind": kind,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "troika_version": __version__,
+        "files": {p.relative_to(directory).as_posix(): sha256_file(p) for p in files},
+        **(extra or {}),
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
+def verify_manifest(directory: str | Path, kind: str | None = None) -> dict:
+    """Check ``directory`` against its manifest; raise IntegrityError naming the first problem."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NotFoundError(f"{directory} does not exist or is not a directory")
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        listed = dict(manifest["files"])
+    except FileNotFoundError:
+        raise IntegrityError(f"{directory} has no {MANIFEST}; save it with troika before loading") from None
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError(f"{directory}/{MANIFEST} is unreadable or malformed") from None
+    if kind is not None and manifest.get("kind") != kind:
+        raise IntegrityError(f"{directory} holds a {manifest.get('kind')!r}, expected a {kind!r}")
+    present = {p.relative_to(directory).as_posix() for p in _artifact_files(directory)}
+    for name in sorted(present - set(listed)):
+        raise IntegrityError(f"{directory}/{name} is not listed in the manifest; refusing to load")
+    for name, expected in sorted(listed.items()):
+        path = directory / name
+        if Path(name).suffix.lower() in FORBIDDEN_SUFFIXES:
+            raise IntegrityError(f"{directory}/{name}: pickle-based formats are not allowed")
+        if not path.is_file():
+            raise IntegrityError(f"{directory}/{name} is listed in the manifest but missing")
+        if sha256_file(path) != expected:
+            raise IntegrityError(f"{directory}/{name} does not match its sha256 in the manifest (corrupted or modified)")
+    return manifest
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``target``; on success it replaces ``target`` by renames.
+
+    Readers see either the old directory or the whole new one, never a half-written one.
+    The replaced directory is kept as ``<target>.previous`` for rollback.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        fsync_tree(tmp)
+        previous = target.with_name(target.name + ".previous")
+        if target.exists():
+            if previous.exists():
+                shutil.rmtree(previous)
+            os.replace(target, previous)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def fsync_tree(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class ArtifactStore:
+    """Versions of one artifact under ``root``; ``ACTIVE`` names the one being served.
+
+    ``publish`` adds a version and (optionally) activates it with one atomic rename, so a
+    server reading ``active()`` switches from the whole old version to the whole new one.
+    Old versions stay on disk for ``rollback``.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def _pointer(self) -> Path:
+        return self.root / "ACTIVE"
+
+    def versions(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / MANIFEST).exists())
+
+    def active(self) -> Path | None:
+        try:
+            name = self._pointer.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return self.root / name
+
+    def new_version_dir(self) -> Path:
+        # Names sort in creation order (microseconds), which is what rollback relies on.
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        return self.root / f"v{stamp}-{uuid.uuid4().hex[:6]}"
+
+    def activate(self, version: str | Path) -> Path:
+        path = self.root / Path(version).name
+        verify_manifest(path)
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self._pointer, path.name + "\n")
+        return path
+
+    def rollback(self) -> Path:
+        """Activate the version published before the active one."""
+        current = self.active()
+        older = [v for v in self.versions() if current is None or v < current.name]
+        if not older:
+            raise NotFoundError(f"no earlier version under {self.root} to roll back to")
+        return self.activate(older[-1])
