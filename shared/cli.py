@@ -1,0 +1,233 @@
+"""The ``troika`` command: the suite server, the generic classifier tools, and each app's verbs.
+
+Every command ends with a one-line summary; mistakes a user can fix (a missing file or column,
+an unknown label, a bad setting) are reported as one line on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import TroikaError
+
+EPILOG = """examples:
+  troika run                                   # every app on demo data: http://127.0.0.1:8000
+  troika train-classifier --train ../shared/data/banking77/train.csv \\
+      --validation ../shared/data/banking77/validation.csv --mode fast --out var/models/banking77
+  troika evaluate-classifier --model var/models/banking77 --data ../shared/data/banking77/validation.csv
+  troika export-onnx --model var/models/banking77 --check ../shared/data/banking77/validation.csv
+"""
+
+
+def _add_columns(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-col", help="text column (default: the first of text, sentence, utterance, query, title)")
+    parser.add_argument("--label-col", help="label column (default: the first of label, category, intent, sentiment)")
+
+
+def _load_any(model_dir: Path):
+    """A torch model directory or an exported ONNX one, told apart by its manifest."""
+    from .artifacts import MANIFEST
+
+    try:
+        kind = json.loads((model_dir / MANIFEST).read_text()).get("kind")
+    except (OSError, ValueError):
+        kind = None
+    if kind == "onnx-classifier":
+        from .onnx_runtime import OnnxClassifier
+
+        return OnnxClassifier.load(model_dir)
+    from .classifier import TextClassifier
+
+    return TextClassifier.load(model_dir)
+
+
+def cmd_train(args) -> str:
+    from .classifier import FineTuneConfig, TextClassifier
+    from .datafiles import read_labelled
+
+    texts, labels = read_labelled(args.train, args.text_col, args.label_col)
+    eval_data = read_labelled(args.validation, args.text_col, args.label_col) if args.validation else None
+    overrides = {"epochs": args.epochs, "learning_rate": args.lr, "batch_size": args.batch_size, "seed": args.seed, "pooling": args.pooling}
+    config = FineTuneConfig(mode=args.mode, **{k: v for k, v in overrides.items() if v is not None})
+    start = time.perf_counter()
+    clf = TextClassifier(base_model=args.base_model, config=config).fit(texts, labels, eval_data=eval_data, progress=not args.quiet)
+    out = clf.save(args.out)
+    summary = f"trained a {args.mode} model on {len(texts)} examples, {len(clf.labels_)} labels, in {time.perf_counter() - start:.0f}s"
+    validation = clf.metrics_.get("validation")
+    if validation:
+        summary += (
+            f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}, "
+            f"ECE {clf.metrics_['ece_before_calibration']:.3f} → {clf.metrics_['ece_after_calibration']:.3f} after calibration"
+        )
+    return f"{summary} → {out}"
+
+
+def cmd_evaluate(args) -> str:
+    from .datafiles import read_labelled
+
+    texts, labels = read_labelled(args.data, args.text_col, args.label_col)
+    clf = _load_any(args.model)
+    report = clf.evaluate(texts, labels)
+    print(json.dumps(report, indent=1, ensure_ascii=False))
+    return f"{len(texts)} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {report['ece']:.3f}"
+
+
+def cmd_export(args) -> str:
+    from .classifier import TextClassifier
+    from .onnx_runtime import top1_agreement
+
+    clf = TextClassifier.load(args.model)
+    out = args.out or args.model.with_name(args.model.name + "-onnx")
+    fast = clf.export_onnx(out, quantize=not args.no_quantize)
+    summary = f"exported {'int8' if not args.no_quantize else 'fp32'} ONNX model → {out}"
+    if args.check:
+        from .datafiles import read_rows
+
+        rows = read_rows(args.check)
+        column = args.text_col or next((c for c in ("text", "sentence", "utterance", "query", "title") if c in rows[0]), None)
+        if column is None or column not in rows[0]:
+            raise TroikaError(f"{args.check}: no text column; name it with --text-col")
+        agreement = top1_agreement(clf, fast, [str(r[column]) for r in rows])
+        summary += f"; top-1 agreement with the torch model on {len(rows)} texts: {agreement:.2%}"
+    return summary
+
+
+def cmd_retrain(args) -> str:
+    from .artifacts import ArtifactStore
+    from .continual import retrain
+    from .datafiles import read_labelled
+
+    texts, labels = read_labelled(args.train, args.text_col, args.label_col)
+    holdout = read_labelled(args.holdout, args.text_col, args.label_col)
+    result = retrain(ArtifactStore(args.store), texts, labels, holdout, progress=not args.quiet)
+    return result.summary()
+
+
+def cmd_rollback(args) -> str:
+    from .artifacts import ArtifactStore
+
+    return f"active model is now {ArtifactStore(args.store).rollback()}"
+
+
+def cmd_run(args) -> str:
+    from .config import load_config
+    from .server import serve
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    serve(load_config(args.config, **overrides))
+    return "server stopped"
+
+
+def cmd_config(args) -> str:
+    from .config import describe, load_config
+
+    print(describe(load_config(args.config)))
+    return "configuration: code defaults < troika.toml < TROIKA_* environment < command-line arguments"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="troika",
+        description="troika: a support chatbot, a finance news monitor and a recommender on one fine-tuning core.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", help="serve every app on one port (trains missing demo models first)")
+    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("config", help="print every setting with its value, default and meaning")
+    p.add_argument("--config", type=Path, help="troika.toml to read")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser(
+        "train-classifier",
+        help="fine-tune the encoder on a labelled CSV/JSONL file",
+        description="Fine-tune the base encoder into a calibrated classifier and save it as a model directory. "
+        "Files are CSV with a header or JSONL; the label column is found by name (label, category, intent, sentiment).",
+    )
+    p.add_argument("--train", type=Path, required=True, help="training file")
+    p.add_argument("--validation", type=Path, help="validation file for early stopping and calibration (default: 10%% of --train)")
+    _add_columns(p)
+    p.add_argument("--mode", choices=["full", "fast"], default="full", help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head (seconds)")
+    p.add_argument("--pooling", choices=["mean", "cls"], help="full mode: mean (default, best on BANKING77) or cls (stock HF architecture)")
+    p.add_argument("--epochs", type=float, help="maximum epochs (early stopping may end sooner)")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--batch-size", type=int, help="training batch size")
+    p.add_argument("--seed", type=int, help="random seed (training is reproducible for a given seed)")
+    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically; the old one is kept as .previous)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate-classifier", help="print JSON metrics of a saved model on a labelled file")
+    p.add_argument("--model", type=Path, required=True, help="model directory (torch or exported ONNX)")
+    p.add_argument("--data", type=Path, required=True, help="labelled CSV/JSONL file")
+    _add_columns(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export-onnx", help="export a saved model to ONNX with int8 quantisation")
+    p.add_argument("--model", type=Path, required=True, help="model directory written by train-classifier")
+    p.add_argument("--out", type=Path, help="output directory (default: <model>-onnx)")
+    p.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
+    p.add_argument("--check", type=Path, help="CSV/JSONL whose texts are used to report top-1 agreement with the torch model")
+    p.add_argument("--text-col", help="text column of --check")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("retrain-classifier", help="warm-start the active model of a store on new data; promote only if not worse")
+    p.add_argument("--store", type=Path, required=True, help="model store directory (versions + ACTIVE)")
+    p.add_argument("--train", type=Path, required=True, help="new labelled examples")
+    p.add_argument("--holdout", type=Path, required=True, help="held-out labelled file both models are compared on")
+    _add_columns(p)
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("rollback-classifier", help="make the previous version of a model store active again")
+    p.add_argument("--store", type=Path, required=True, help="model store directory")
+    p.set_defaults(func=cmd_rollback)
+
+    _add_app_commands(sub)
+    return parser
+
+
+def _add_app_commands(sub) -> None:
+    """Each app package may ship ``<app>.cli.register(subparsers)``; shared imports none statically."""
+    for name in ("customer_service", "finance_monitor", "recommender"):
+        try:
+            module = importlib.import_module(f"{name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{name}.cli":
+                raise
+            continue
+        module.register(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        summary = args.func(args)
+    except TroikaError as exc:
+        print(f"troika: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("troika: interrupted", file=sys.stderr)
+        return 130
+    if summary:
+        print(summary, file=sys.stderr if args.func is cmd_evaluate else sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Keep re-fine-tuning as labelled data arrives, without forgetting and without regressions.
+
+    store = ArtifactStore("var/models/intent")          # versions + an ACTIVE pointer
+    result = retrain(store, new_texts, new_labels, holdout=(texts, labels))
+    result.promoted                                      # False: the old model keeps serving
+
+The candidate warm-starts from the active model, trains on the new examples plus a replayed
+sample of old ones (kept in the model directory), and is compared with the active model on
+the same held-out data. It becomes active only if it is not worse; every version stays on
+disk so ``store.rollback()`` can undo a promotion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .artifacts import ArtifactStore
+from .classifier import FineTuneConfig, TextClassifier
+from .errors import DataError, NotFoundError
+
+
+@dataclass
+class RetrainResult:
+    promoted: bool
+    version: Path  # where the candidate was saved (active or not)
+    old_metrics: dict | None
+    new_metrics: dict
+    reason: str
+    new_labels: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        new = self.new_metrics["accuracy"]
+        old = "none" if self.old_metrics is None else f"{self.old_metrics['accuracy']:.4f}"
+        verdict = "promoted" if self.promoted else "kept the active model"
+        return f"{verdict}: held-out accuracy old {old} → new {new:.4f} ({self.reason}); candidate at {self.version}"
+
+
+def _holdout_score(clf: TextClassifier, texts: list[str], labels: list[str]) -> dict:
+    """Evaluate on the held-out rows; labels the model never saw count as errors, not crashes."""
+    known = set(clf.labels_)
+    predicted = clf.predict(texts)
+    correct = sum(p == t for p, t in zip(predicted, labels))
+    report = {"accuracy": correct / len(labels), "n": len(labels)}
+    seen = [(t, l) for t, l in zip(texts, labels) if l in known]
+    if seen:
+        report["accuracy_on_known_labels"] = clf.evaluate(*map(list, zip(*seen)))["accuracy"]
+    return report
+
+
+def retrain(
+    store: ArtifactStore,
+    texts: list[str],
+    labels: list[str],
+    holdout: tuple[list[str], list[str]],
+    *,
+    config: FineTuneConfig | None = None,
+    tolerance: float = 0.0,
+    progress: bool = True,
+) -> RetrainResult:
+    """Warm-start a candidate from the active model, train with replay, promote if not worse."""
+    holdout_texts, holdout_labels = list(holdout[0]), [str(label) for label in holdout[1]]
+    if not holdout_texts:
+        raise DataError("retraining needs held-out examples to compare the old and new models")
+    if not texts:
+        raise DataError("no new examples to train on")
+    active_dir = store.active()
+    if active_dir is None:
+        raise NotFoundError(f"no active model under {store.root}; train one first")
+    active = TextClassifier.load(active_dir)
+    candidate = TextClassifier.load(active_dir)
+    if config is not None:
+        candidate.config = config
+    replay_texts, replay_labels = candidate.replay_data()
+    candidate.fit(
+        list(texts) + replay_texts,
+        [str(label) for label in labels] + replay_labels,
+        eval_data=None,
+        warm_start=True,
+        progress=progress,
+    )
+    old_metrics = _holdout_score(active, holdout_texts, holdout_labels)
+    new_metrics = _holdout_score(candidate, holdout_texts, holdout_labels)
+    version = store.new_version_dir()
+    candidate.save(version)
+    promoted = new_metrics["accuracy"] >= old_metrics["accuracy"] - tolerance
+    if promoted:
+        store.activate(version)
+    reason = "not worse on held-out data" if promoted else "worse on held-out data"
+    return RetrainResult(
+        promoted=promoted,
+        version=version,
+        old_metrics=old_metrics,
+        new_metrics=new_metrics,
+        reason=reason,
+        new_labels=sorted(set(candidate.labels_) - set(active.labels_)),
+    )
+
+
+def publish_first(store: ArtifactStore, clf: TextClassifier) -> Path:
+    """Save a freshly trained model as the store's first (active) version."""
+    version = store.new_version_dir()
+    clf.save(version)
+    store.activate(version)
+    return version

@@ -1,0 +1,183 @@
+import copy
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.classifier import FineTuneConfig, TextClassifier
+from shared.errors import ConfigError, DataError, IntegrityError
+
+QUERIES = ["my card has not come yet", "please refund me", "how to top up", "euro conversion rate", ""]
+
+
+def test_fit_returns_self_and_learns_labels(tiny_data):
+    texts, labels = tiny_data
+    clf = TextClassifier(config=FineTuneConfig(mode="fast"))
+    assert clf.fit(texts, labels, progress=False) is clf
+    assert clf.labels_ == sorted(set(labels))
+
+
+def test_fast_mode_separates_the_intents(fast_clf, tiny_data):
+    texts, labels = tiny_data
+    assert fast_clf.evaluate(texts, labels)["accuracy"] >= 0.95
+    assert fast_clf.predict(["where is my card, it has not arrived", "I need a refund for my order"]) == ["card_arrival", "refund"]
+
+
+@pytest.mark.parametrize("name", ["fast_clf", "full_clf"])
+def test_probabilities_are_rows_over_the_labels(request, name):
+    clf = request.getfixturevalue(name)
+    probs = clf.predict_proba(QUERIES)
+    assert probs.shape == (len(QUERIES), len(clf.labels_))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    assert (probs >= 0).all()
+    assert clf.predict_proba([]).shape == (0, len(clf.labels_))
+
+
+def test_full_fine_tuning_learns_the_tiny_task(full_clf, tiny_data):
+    texts, labels = tiny_data
+    assert full_clf.evaluate(texts, labels)["accuracy"] >= 0.75
+
+
+def test_evaluate_reports_per_label_scores_confusions_and_calibration(fast_clf, tiny_data):
+    texts, labels = tiny_data
+    report = fast_clf.evaluate(texts, labels)
+    assert set(report) >= {"accuracy", "macro_f1", "per_label", "confused_pairs", "ece"}
+    assert set(report["per_label"]) == set(labels)
+    assert report["per_label"]["refund"]["support"] == 8
+    assert 0 <= report["ece"] <= 1
+
+
+def test_calibration_metrics_are_recorded(fast_clf):
+    metrics = fast_clf.metrics_
+    assert metrics["temperature"] == fast_clf.temperature_ > 0
+    assert {"ece_before_calibration", "ece_after_calibration"} <= set(metrics)
+
+
+def test_unknown_label_at_evaluation_is_a_clear_error(fast_clf):
+    with pytest.raises(DataError, match="not trained on: loan_request"):
+        fast_clf.evaluate(["can I borrow money"], ["loan_request"])
+
+
+def test_a_single_string_is_refused_not_split_into_characters(fast_clf):
+    with pytest.raises(DataError, match="single string"):
+        fast_clf.predict_proba("where is my card")
+
+
+def test_training_needs_two_labels():
+    with pytest.raises(DataError, match="two different labels"):
+        TextClassifier(config=FineTuneConfig(mode="fast")).fit(["a", "b"], ["x", "x"])
+
+
+@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}])
+def test_config_is_validated(bad):
+    with pytest.raises(ConfigError):
+        FineTuneConfig(**bad)
+
+
+def test_imbalanced_labels_are_reweighted():
+    clf = TextClassifier(config=FineTuneConfig(mode="fast"))
+    clf.labels_ = ["a", "b"]
+    weights = clf._class_weights(np.array([0, 0, 0, 1]))
+    assert weights[1] == pytest.approx(3 * weights[0])
+
+
+@pytest.mark.parametrize("name", ["fast_clf", "full_clf"])
+def test_save_then_load_gives_the_same_output(request, tmp_path, name):
+    clf = request.getfixturevalue(name)
+    loaded = TextClassifier.load(clf.save(tmp_path / "model"))
+    np.testing.assert_allclose(loaded.predict_proba(QUERIES), clf.predict_proba(QUERIES), atol=1e-6)
+    assert loaded.labels_ == clf.labels_
+    assert loaded.temperature_ == clf.temperature_
+    for name in ("manifest.json", "labels.json", "metrics.json", "training_config.json", "model.safetensors"):
+        assert (tmp_path / "model" / name).is_file()
+
+
+def test_saving_again_keeps_the_previous_model_for_rollback(fast_clf, tmp_path):
+    fast_clf.save(tmp_path / "model")
+    fast_clf.save(tmp_path / "model")
+    assert (tmp_path / "model.previous" / "manifest.json").is_file()
+
+
+def test_stock_architecture_loads_in_a_transformers_pipeline(full_clf, tmp_path):
+    from transformers import pipeline
+
+    path = full_clf.save(tmp_path / "model")
+    predictions = pipeline("text-classification", model=str(path))(QUERIES[:4])
+    assert [p["label"] for p in predictions] == full_clf.predict(QUERIES[:4])
+
+
+def test_a_flipped_byte_is_an_integrity_error(fast_clf, tmp_path):
+    path = fast_clf.save(tmp_path / "model")
+    weights = path / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="model.safetensors does not match"):
+        TextClassifier.load(path)
+
+
+def test_a_planted_pickle_is_refused(saved_fast, tmp_path):
+    import shutil
+
+    path = tmp_path / "model"
+    shutil.copytree(saved_fast, path)
+    (path / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    with pytest.raises(IntegrityError, match="not listed in the manifest"):
+        TextClassifier.load(path)
+
+
+def test_training_is_reproducible_for_a_seed(tiny_data):
+    texts, labels = tiny_data
+    config = FineTuneConfig(mode="full", pooling="cls", epochs=1, batch_size=16)
+    a = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
+    b = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
+    np.testing.assert_allclose(a.decision_function(QUERIES), b.decision_function(QUERIES), atol=1e-5)
+
+
+def test_warm_start_adds_a_label_and_keeps_the_old_ones(full_clf, tiny_data):
+    texts, labels = tiny_data
+    new = ["I forgot my PIN", "reset my pin code", "how do I change my PIN", "my pin is blocked"] * 2
+    old_row = full_clf.model_.classifier.weight[full_clf.labels_.index("refund")].detach().clone()
+    clf = copy.deepcopy(full_clf)
+    clf.config = FineTuneConfig(mode="full", pooling="cls", epochs=0.01, batch_size=16)  # a few steps: the head is what is checked
+    clf.fit(texts + new, labels + ["pin"] * len(new), eval_data=None, warm_start=True, progress=False)
+    assert clf.labels_ == sorted(set(labels) | {"pin"})
+    assert clf.model_.classifier.out_features == 5
+    # The refund row started from the old model's row, not from a random init.
+    new_row = clf.model_.classifier.weight[clf.labels_.index("refund")].detach()
+    assert np.corrcoef(old_row.numpy(), new_row.numpy())[0, 1] > 0.9
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=3000))
+def test_any_unicode_text_gets_a_probability_row(fast_clf, text):
+    probs = fast_clf.predict_proba([text])
+    assert probs.shape == (1, len(fast_clf.labels_))
+    assert np.isfinite(probs).all()
+    assert probs.sum() == pytest.approx(1.0, abs=1e-6)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(min_size=0, max_size=200), min_size=1, max_size=8))
+def test_batched_and_single_predictions_agree(fast_clf, texts):
+    batched = fast_clf.predict_proba(texts)
+    single = np.vstack([fast_clf.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(max_size=300), min_size=1, max_size=5))
+def test_loaded_model_matches_the_trained_one_on_any_text(fast_clf, loaded_fast, texts):
+    np.testing.assert_allclose(loaded_fast.predict_proba(texts), fast_clf.predict_proba(texts), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def loaded_fast(saved_fast):
+    return TextClassifier.load(saved_fast)
+
+
+def test_metrics_file_holds_the_validation_report(saved_fast):
+    metrics = json.loads((saved_fast / "metrics.json").read_text())
+    assert metrics["validation"]["accuracy"] >= 0.95

@@ -1,0 +1,43 @@
+import random
+
+import pytest
+
+from shared.artifacts import ArtifactStore
+from shared.classifier import FineTuneConfig, TextClassifier
+from shared.continual import publish_first, retrain
+
+PIN = ["I forgot my PIN", "reset my pin code", "how do I change my PIN", "my pin is blocked",
+       "unlock my PIN please", "where do I see my pin", "new pin number", "PIN entered wrong three times"]
+
+
+@pytest.fixture
+def store(tmp_path, fast_clf):
+    store = ArtifactStore(tmp_path / "intent")
+    publish_first(store, fast_clf)
+    return store
+
+
+def test_new_label_is_learned_without_forgetting_and_promoted(store, tiny_data):
+    texts, labels = tiny_data
+    first = store.active()
+    holdout = (["what is my pin", "change the PIN", "where is my card", "refund for my order"], ["pin", "pin", "card_arrival", "refund"])
+    result = retrain(store, PIN, ["pin"] * len(PIN), holdout, progress=False)
+    assert result.promoted, result.summary()
+    assert result.new_labels == ["pin"]
+    assert result.new_metrics["accuracy"] >= result.old_metrics["accuracy"]
+    active = TextClassifier.load(store.active())
+    assert "pin" in active.labels_
+    assert active.evaluate(texts, labels)["accuracy"] >= 0.9  # replay kept the old intents
+    assert store.rollback() == first
+
+
+def test_a_worse_candidate_is_not_promoted(store, tiny_data):
+    texts, labels = tiny_data
+    before = store.active()
+    shuffled = labels[:]
+    random.Random(0).shuffle(shuffled)
+    # Many mislabelled examples outweigh the replayed good ones.
+    result = retrain(store, texts * 3, shuffled * 3, (texts, labels), config=FineTuneConfig(mode="fast", replay_per_label=2), progress=False)
+    assert not result.promoted
+    assert store.active() == before
+    assert result.version.is_dir()  # kept for inspection
