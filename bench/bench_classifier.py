@@ -56,23 +56,27 @@ def train(args) -> None:
     train_texts, train_labels = read_labelled(args.data / "train.csv")
     val_texts, val_labels = read_labelled(args.data / "validation.csv")
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr, "pooling": args.pooling}.items() if v is not None}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = type(getattr(FineTuneConfig(), key))(value) if getattr(FineTuneConfig(), key) is not None else value
     config = FineTuneConfig(mode=args.mode, **overrides)
     start = time.perf_counter()
     clf = TextClassifier(config=config).fit(train_texts, train_labels, eval_data=(val_texts, val_labels))
     seconds = time.perf_counter() - start
     report = clf.evaluate(val_texts, val_labels)
-    clf.save(ROOT / "var" / "bench" / f"banking77-{args.mode}")
+    clf.save(ROOT / "var" / "bench" / f"banking77-{args.mode}{args.tag}")
     write(
-        f"classifier_train_{args.mode}",
+        f"classifier_train_{args.mode}{args.tag}",
         {
             "benchmark": "BANKING77 validation (1,003 rows), model trained on train.csv (9,000 rows)",
-            "command": f"python bench/bench_classifier.py train --mode {args.mode}" + "".join(f" --{k.replace('learning_rate', 'lr')} {v}" for k, v in overrides.items()),
+            "command": f"python bench/bench_classifier.py train --mode {args.mode}" + "".join(f" --set {k}={v}" for k, v in overrides.items()),
             "config": {k: v for k, v in vars(config).items()},
             "validation_accuracy": report["accuracy"],
             "validation_macro_f1": report["macro_f1"],
             "ece_before_calibration": clf.metrics_.get("ece_before_calibration"),
             "ece_after_calibration": report["ece"],
             "temperature": clf.temperature_,
+            "linear_probe": clf.metrics_.get("linear_probe"),
             "train_wall_seconds": round(seconds, 1),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "epochs_run": max((e.get("epoch", 0) for e in getattr(clf, "training_log_", [])), default=None),
@@ -160,6 +164,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=float, help="override FineTuneConfig.epochs")
     parser.add_argument("--lr", type=float, help="override FineTuneConfig.learning_rate")
     parser.add_argument("--pooling", choices=["mean", "cls"], help="override FineTuneConfig.pooling")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any FineTuneConfig field, e.g. --set label_smoothing=0.1")
+    parser.add_argument("--tag", default="", help="suffix for the result file and model directory (for tuning runs)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads for the latency step")
     parser.add_argument("--repeats", type=int, default=500, help="single queries timed in the latency step")
     args = parser.parse_args(argv)

@@ -101,6 +101,19 @@ def _check_texts(texts) -> list[str]:
     return texts
 
 
+def _by_length(texts: list[str], batch_size: int, fn, width: int, progress: bool = False, desc: str = "") -> np.ndarray:
+    """Apply ``fn`` to batches of similar length (little padding), results in the input order."""
+    from tqdm.auto import tqdm
+
+    out = np.empty((len(texts), width), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", disable=not progress or len(starts) < 2):
+        idx = order[start : start + batch_size]
+        out[idx] = fn([texts[i] for i in idx])
+    return out
+
+
 class ProbabilisticTextClassifier:
     """What every runtime shares: batching, calibrated probabilities, labels and evaluation.
 
@@ -116,17 +129,7 @@ class ProbabilisticTextClassifier:
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated logits, (n, k)."""
-        texts = _check_texts(texts)
-        k = len(self.labels_)
-        if not texts:
-            return np.zeros((0, k), dtype=np.float32)
-        # Sorting by length keeps padding (and so wasted compute) small within each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), k), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._batch_logits([texts[i] for i in idx])
-        return out
+        return _by_length(_check_texts(texts), self.batch_size, self._batch_logits, len(self.labels_))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, (n, k); columns follow ``labels_``."""
@@ -297,6 +300,8 @@ class TextClassifier(ProbabilisticTextClassifier):
 
         self.temperature_ = 1.0
         self.metrics_ = {"train_examples": len(texts), "validation_examples": len(eval_texts)}
+        if hasattr(self, "linear_probe_"):
+            self.metrics_["linear_probe"] = self.linear_probe_
         if len(eval_texts):
             logits = self.decision_function(eval_texts)
             self.metrics_["ece_before_calibration"] = expected_calibration_error(calibrated_softmax(logits), eval_y)
@@ -419,7 +424,7 @@ class TextClassifier(ProbabilisticTextClassifier):
                 score = report[cfg.metric]
             scored.append((score, -c, head))  # ties go to the stronger regularisation
         best = max(scored, key=lambda item: item[:2])
-        self.fast_c_ = -best[1]
+        self.linear_probe_ = {"C": -best[1], f"validation_{cfg.metric}": best[0]}
         coef, intercept = best[2].coef_, best[2].intercept_
         if len(self.labels_) == 2:  # sklearn keeps one row for binary problems: logits [0, z]
             coef = np.vstack([np.zeros_like(coef), coef])
@@ -429,15 +434,12 @@ class TextClassifier(ProbabilisticTextClassifier):
             self.model_.head.bias.copy_(torch.tensor(intercept, dtype=torch.float32))
 
     def _embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        from tqdm.auto import tqdm
+        def embed(batch):
+            encoded = self._tokenize(batch)
+            with torch.inference_mode():
+                return self.model_.embed(encoded["input_ids"], encoded["attention_mask"]).numpy()
 
-        out = []
-        batches = range(0, len(texts), self.batch_size)
-        with torch.inference_mode():
-            for start in tqdm(batches, desc="embedding", unit="batch", disable=not progress or len(batches) < 2):
-                encoded = self._tokenize(texts[start : start + self.batch_size])
-                out.append(self.model_.embed(encoded["input_ids"], encoded["attention_mask"]).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.model_.head.in_features), dtype=np.float32)
+        return _by_length(texts, self.batch_size, embed, self.model_.head.in_features, progress, "embedding")
 
     def _replay_sample(self, texts: list[str], y: np.ndarray) -> list[dict]:
         rng = random.Random(self.config.seed)

@@ -201,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_app_commands(sub) -> None:
     """Each app package may ship ``<app>.cli.register(subparsers)``; shared imports none statically."""
-    for name in ("customer_service", "finance_monitor", "recommender"):
+    from .config import defaults
+
+    for name in defaults()["apps"]:
         try:
             module = importlib.import_module(f"{name}.cli")
         except ModuleNotFoundError as exc:
@@ -224,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("troika: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `troika config | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
     if summary:
         print(summary, file=sys.stderr if args.func is cmd_evaluate else sys.stdout)
     return 0
