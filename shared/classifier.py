@@ -310,7 +310,8 @@ class TextClassifier(ProbabilisticTextClassifier):
             self.metrics_["temperature"] = self.temperature_
             self.metrics_["validation"] = self.evaluate(eval_texts, [self.labels_[i] for i in eval_y])
             self.metrics_["ece_after_calibration"] = self.metrics_["validation"]["ece"]
-        self.replay_ = self._replay_sample(texts + list(eval_texts), np.concatenate([y, eval_y]).astype(int))
+        # Replay only training examples: validation rows may be someone's held-out set later.
+        self.replay_ = self._replay_sample(texts, y)
         return self
 
     def _fresh_model(self) -> nn.Module:
@@ -318,10 +319,7 @@ class TextClassifier(ProbabilisticTextClassifier):
 
         options = {"local_files_only": True, "trust_remote_code": False}
         if self._architecture_for(self.config) == "sequence-classification":
-            model = AutoModelForSequenceClassification.from_pretrained(self.base_model_path_, num_labels=len(self.labels_), **options)
-            model.config.id2label = dict(enumerate(self.labels_))
-            model.config.label2id = {label: i for i, label in enumerate(self.labels_)}
-            return model
+            return AutoModelForSequenceClassification.from_pretrained(self.base_model_path_, num_labels=len(self.labels_), **options)
         return MeanPoolingClassifier(AutoModel.from_pretrained(self.base_model_path_, **options), len(self.labels_))
 
     def _class_weights(self, y: np.ndarray) -> np.ndarray | None:
