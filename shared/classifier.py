@@ -8,11 +8,17 @@
 
 Two modes share that API:
 - ``full``: every weight is fine-tuned by ``transformers.Trainer`` (AdamW, weight decay, linear
-  warm-up, dynamic padding, early stopping on validation, best checkpoint restored). The saved
-  directory is a standard ``BertForSequenceClassification``-style model that
-  ``transformers.pipeline("text-classification", model=DIR)`` loads as it is.
+  warm-up, dynamic padding, early stopping on validation, best checkpoint restored). With the
+  default ``pooling="mean"`` the head is first fitted as a linear probe on the frozen encoder's
+  sentence embeddings, then everything is fine-tuned (LP-FT), and finally the weights are
+  interpolated back towards the probe by an amount picked on validation (WiSE-FT). With
+  ``pooling="cls"`` the model is the stock ``BertForSequenceClassification`` and its directory
+  loads in ``transformers.pipeline("text-classification", model=DIR)`` as it is.
 - ``fast``: the encoder stays frozen; a logistic-regression head is fitted on its mean-pooled
   sentence embeddings (what all-MiniLM-L6-v2 was trained to produce) in seconds.
+
+Saved directories are Hugging Face model directories (``config.json`` + ``model.safetensors``
++ tokenizer): mean-pooling models keep their head in ``head.safetensors`` beside the encoder.
 """
 
 from __future__ import annotations
@@ -60,6 +66,10 @@ class FineTuneConfig:
     validation_fraction: float = 0.1  # carved from the training data when no eval_data is given
     fast_c_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)  # inverse regularisation tried in fast mode
     replay_per_label: int = 25  # examples per label kept in the model dir for continual learning
+    # LP-FT only: after fine-tuning, weights are interpolated back towards the linear-probe model,
+    # w = (1 - a) * w_finetuned + a * w_probe, with ``a`` picked on validation from this grid
+    # (WiSE-FT, Wortsman et al. 2022). (0.0,) turns it off.
+    interpolation_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     seed: int = 42
 
     def __post_init__(self):
@@ -84,6 +94,9 @@ class FineTuneConfig:
         self.fast_c_grid = tuple(float(c) for c in self.fast_c_grid)
         if not self.fast_c_grid or min(self.fast_c_grid) <= 0:
             raise ConfigError("fast_c_grid needs at least one positive value")
+        self.interpolation_grid = tuple(float(a) for a in self.interpolation_grid)
+        if not self.interpolation_grid or not all(0 <= a < 1 for a in self.interpolation_grid):
+            raise ConfigError("interpolation_grid needs values in [0, 1)")
 
     @classmethod
     def from_dict(cls, values: dict) -> "FineTuneConfig":
@@ -300,8 +313,9 @@ class TextClassifier(ProbabilisticTextClassifier):
 
         self.temperature_ = 1.0
         self.metrics_ = {"train_examples": len(texts), "validation_examples": len(eval_texts)}
-        if hasattr(self, "linear_probe_"):
-            self.metrics_["linear_probe"] = self.linear_probe_
+        for name in ("linear_probe", "interpolation"):
+            if hasattr(self, name + "_"):
+                self.metrics_[name] = getattr(self, name + "_")
         if len(eval_texts):
             logits = self.decision_function(eval_texts)
             self.metrics_["ece_before_calibration"] = expected_calibration_error(calibrated_softmax(logits), eval_y)
@@ -343,6 +357,7 @@ class TextClassifier(ProbabilisticTextClassifier):
             # Linear probe first: fine-tuning then starts from a good head instead of a random one,
             # which keeps the pretrained features from being distorted early on (Kumar et al., 2022).
             self._fit_fast(texts, y, eval_texts, eval_y, progress)
+            probe_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             model.config.id2label = dict(enumerate(self.labels_))
             model.config.label2id = {label: i for i, label in enumerate(self.labels_)}
@@ -396,7 +411,25 @@ class TextClassifier(ProbabilisticTextClassifier):
             )
             trainer.train()
             self.training_log_ = [entry for entry in trainer.state.log_history]
-        self.model_ = trainer.model.to("cpu")
+        self.model_ = trainer.model.to("cpu").eval()
+        if isinstance(self.model_, MeanPoolingClassifier) and has_eval and len(cfg.interpolation_grid) > 1:
+            self._interpolate_towards(probe_weights, eval_texts, eval_y)
+
+    def _interpolate_towards(self, probe_weights: dict, eval_texts: list[str], eval_y: np.ndarray) -> None:
+        """Pick the interpolation between fine-tuned and probe weights that scores best on validation."""
+        tuned = {k: v.detach().clone() for k, v in self.model_.state_dict().items()}
+
+        def use(alpha: float) -> None:
+            self.model_.load_state_dict({k: (1 - alpha) * v + alpha * probe_weights[k] if v.is_floating_point() else v for k, v in tuned.items()})
+
+        scores = {}
+        for alpha in self.config.interpolation_grid:
+            use(alpha)
+            pred = self.decision_function(eval_texts).argmax(axis=1)
+            scores[alpha] = classification_report(eval_y, pred, range(len(self.labels_)), top_confusions=0)[self.config.metric]
+        best = max(scores, key=lambda a: (scores[a], -a))  # ties go to the plain fine-tuned weights
+        use(best)
+        self.interpolation_ = {"alpha": best, f"validation_{self.config.metric}": {str(a): s for a, s in scores.items()}}
 
     def _fit_fast(self, texts, y, eval_texts, eval_y, progress):
         from sklearn.linear_model import LogisticRegression

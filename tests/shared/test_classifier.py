@@ -181,3 +181,16 @@ def loaded_fast(saved_fast):
 def test_metrics_file_holds_the_validation_report(saved_fast):
     metrics = json.loads((saved_fast / "metrics.json").read_text())
     assert metrics["validation"]["accuracy"] >= 0.95
+
+
+def test_lp_ft_interpolates_towards_the_probe_when_validation_says_so(tiny_data):
+    texts, labels = tiny_data
+    config = FineTuneConfig(mode="full", epochs=1, batch_size=16, interpolation_grid=(0.0, 0.5))
+    clf = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
+    chosen = clf.metrics_["interpolation"]
+    scores = chosen["validation_accuracy"]
+    assert set(scores) == {"0.0", "0.5"}
+    assert scores[str(chosen["alpha"])] == max(scores.values())
+    # The weights kept are the chosen mix: they score what the search recorded.
+    assert clf.evaluate(texts, labels)["accuracy"] == scores[str(chosen["alpha"])]
+    assert clf.metrics_["linear_probe"]["C"] in config.fast_c_grid
