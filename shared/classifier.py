@@ -17,8 +17,9 @@ Two modes share that API:
 - ``fast``: the encoder stays frozen; a logistic-regression head is fitted on its mean-pooled
   sentence embeddings (what all-MiniLM-L6-v2 was trained to produce) in seconds.
 
-Saved directories are Hugging Face model directories (``config.json`` + ``model.safetensors``
-+ tokenizer): mean-pooling models keep their head in ``head.safetensors`` beside the encoder.
+Saved directories hold a Hugging Face model directory (``config.json`` + ``model.safetensors`` +
+tokenizer): at the top for the stock architecture, in ``encoder/`` for mean-pooling models, whose
+head is ``head.safetensors``.
 """
 
 from __future__ import annotations
@@ -504,6 +505,13 @@ class TextClassifier(ProbabilisticTextClassifier):
         return "mean-pooling" if isinstance(self.model_, MeanPoolingClassifier) else "sequence-classification"
 
     @staticmethod
+    def _hf_subdir(architecture: str) -> str:
+        # A stock sequence classifier sits at the top, where transformers.pipeline finds it. A
+        # mean-pooling model's encoder goes in encoder/ (a plain HF/sentence-transformers model
+        # directory): at the top, pipeline would silently attach a random head to it.
+        return "" if architecture == "sequence-classification" else "encoder"
+
+    @staticmethod
     def _architecture_for(config: FineTuneConfig) -> str:
         return "sequence-classification" if config.mode == "full" and config.pooling == "cls" else "mean-pooling"
 
@@ -515,12 +523,13 @@ class TextClassifier(ProbabilisticTextClassifier):
 
         path = Path(path)
         with artifacts.atomic_dir(path) as tmp:
+            hf_dir = tmp / self._hf_subdir(self.architecture)
             if self.architecture == "sequence-classification":
-                self.model_.save_pretrained(tmp)
+                self.model_.save_pretrained(hf_dir)
             else:
-                self.model_.encoder.save_pretrained(tmp)
+                self.model_.encoder.save_pretrained(hf_dir)
                 save_file({k: v.contiguous() for k, v in self.model_.head.state_dict().items()}, tmp / "head.safetensors")
-            self.tokenizer_.save_pretrained(tmp)
+            self.tokenizer_.save_pretrained(hf_dir)
             (tmp / "labels.json").write_text(json.dumps(self.labels_, indent=1, ensure_ascii=False))
             (tmp / "metrics.json").write_text(json.dumps(getattr(self, "metrics_", {}), indent=1, ensure_ascii=False))
             (tmp / "training_config.json").write_text(json.dumps(asdict(self.config), indent=1))
@@ -558,13 +567,14 @@ class TextClassifier(ProbabilisticTextClassifier):
         self.temperature_ = float(meta["temperature"])
         self.max_length_ = int(meta["max_length"])
         self.batch_size = max(self.config.batch_size, 64)
-        self.base_model_path_ = str(path)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        hf_dir = path / cls._hf_subdir(meta["architecture"])
+        self.base_model_path_ = str(hf_dir)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
         options = {"local_files_only": True, "trust_remote_code": False, "use_safetensors": True}
         if meta["architecture"] == "sequence-classification":
-            self.model_ = AutoModelForSequenceClassification.from_pretrained(path, **options)
+            self.model_ = AutoModelForSequenceClassification.from_pretrained(hf_dir, **options)
         else:
-            self.model_ = MeanPoolingClassifier(AutoModel.from_pretrained(path, **options), len(self.labels_))
+            self.model_ = MeanPoolingClassifier(AutoModel.from_pretrained(hf_dir, **options), len(self.labels_))
             self.model_.head.load_state_dict(load_file(path / "head.safetensors"))
         self.model_.eval()
         with open(path / "replay.jsonl", encoding="utf-8") as fh:

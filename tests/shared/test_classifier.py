@@ -90,7 +90,8 @@ def test_save_then_load_gives_the_same_output(request, tmp_path, name):
     np.testing.assert_allclose(loaded.predict_proba(QUERIES), clf.predict_proba(QUERIES), atol=1e-6)
     assert loaded.labels_ == clf.labels_
     assert loaded.temperature_ == clf.temperature_
-    for name in ("manifest.json", "labels.json", "metrics.json", "training_config.json", "model.safetensors"):
+    hf_dir = "" if clf.architecture == "sequence-classification" else "encoder/"
+    for name in ("manifest.json", "labels.json", "metrics.json", "training_config.json", f"{hf_dir}model.safetensors"):
         assert (tmp_path / "model" / name).is_file()
 
 
@@ -108,13 +109,22 @@ def test_stock_architecture_loads_in_a_transformers_pipeline(full_clf, tmp_path)
     assert [p["label"] for p in predictions] == full_clf.predict(QUERIES[:4])
 
 
+def test_mean_pooling_dir_is_never_mistaken_for_a_stock_classifier(saved_fast):
+    from sentence_transformers import SentenceTransformer
+
+    assert not (saved_fast / "config.json").exists()  # pipeline(DIR) fails instead of guessing a head
+    # The encoder inside is a plain model directory that sentence-transformers loads as it is.
+    vector = SentenceTransformer(str(saved_fast / "encoder"), local_files_only=True).encode(["hello"])
+    assert vector.shape == (1, 384)
+
+
 def test_a_flipped_byte_is_an_integrity_error(fast_clf, tmp_path):
     path = fast_clf.save(tmp_path / "model")
-    weights = path / "model.safetensors"
+    weights = path / "encoder" / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0x01
     weights.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="model.safetensors does not match"):
+    with pytest.raises(IntegrityError, match="encoder/model.safetensors does not match"):
         TextClassifier.load(path)
 
 
