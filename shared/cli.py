@@ -87,14 +87,10 @@ def cmd_export(args) -> str:
     fast = clf.export_onnx(out, quantize=not args.no_quantize)
     summary = f"exported {'int8' if not args.no_quantize else 'fp32'} ONNX model → {out}"
     if args.check:
-        from .datafiles import read_rows
+        from .datafiles import read_texts
 
-        rows = read_rows(args.check)
-        column = args.text_col or next((c for c in ("text", "sentence", "utterance", "query", "title") if c in rows[0]), None)
-        if column is None or column not in rows[0]:
-            raise TroikaError(f"{args.check}: no text column; name it with --text-col")
-        agreement = top1_agreement(clf, fast, [str(r[column]) for r in rows])
-        summary += f"; top-1 agreement with the torch model on {len(rows)} texts: {agreement:.2%}"
+        texts = read_texts(args.check, args.text_col)
+        summary += f"; top-1 agreement with the torch model on {len(texts)} texts: {top1_agreement(clf, fast, texts):.2%}"
     return summary
 
 

@@ -73,3 +73,11 @@ def read_labelled(path: str | Path, text_col: str | None = None, label_col: str 
         texts.append(str(text))
         labels.append(str(label))
     return texts, labels
+
+
+def read_texts(path: str | Path, text_col: str | None = None) -> list[str]:
+    """The text column of a CSV/JSONL file (labels not needed), e.g. to check agreement."""
+    path = Path(path)
+    rows = read_rows(path)
+    key = _pick_column(path, list(rows[0].keys()), text_col, TEXT_COLUMNS, "text")
+    return [str(row.get(key) or "") for row in rows]

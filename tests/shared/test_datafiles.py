@@ -47,3 +47,13 @@ def test_unsupported_and_missing_files(tmp_path):
         read_labelled(tmp_path / "data.xlsx")
     with pytest.raises(DataError, match="no such file"):
         read_labelled(tmp_path / "absent.csv")
+
+
+def test_texts_alone_can_be_read_for_unlabelled_checks(tmp_path):
+    from shared.datafiles import read_texts
+
+    path = tmp_path / "queries.csv"
+    path.write_text("id,query\n1,where is my card\n2,refund\n")
+    assert read_texts(path) == ["where is my card", "refund"]
+    with pytest.raises(DataError, match="no column 'text'"):
+        read_texts(path, "text")
