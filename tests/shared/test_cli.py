@@ -15,8 +15,12 @@ def trained(tmp_path_factory, tiny_csv):
     return out
 
 
-def test_train_prints_a_one_line_summary(trained, capsys):
-    assert (trained / "manifest.json").is_file()
+def test_train_prints_a_one_line_summary(tiny_csv, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(["--quiet", "train-classifier", "--train", str(tiny_csv), "--mode", "fast", "--out", str(out)]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("trained a fast model on ") and "4 labels" in summary and summary.endswith(str(out))
+    assert (out / "manifest.json").is_file()
 
 
 def test_evaluate_prints_json_metrics(trained, tiny_csv, capsys):
