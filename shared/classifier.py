@@ -99,6 +99,11 @@ class FineTuneConfig:
         if not self.interpolation_grid or not all(0 <= a < 1 for a in self.interpolation_grid):
             raise ConfigError("interpolation_grid needs values in [0, 1)")
 
+    @property
+    def inference_batch_size(self) -> int:
+        # No gradients to hold at inference, so bigger batches than training's are cheap.
+        return max(self.batch_size, 64)
+
     @classmethod
     def from_dict(cls, values: dict) -> "FineTuneConfig":
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
@@ -212,15 +217,19 @@ class _Encoded(torch.utils.data.Dataset):
         return item
 
 
-def _stratified_split(texts, y, fraction, seed):
-    """Hold out ``fraction`` of each label with at least 2 examples (for early stopping/calibration)."""
-    rng = random.Random(seed)
+def _indices_by_label(y) -> dict[int, list[int]]:
+    """Row indices of each label id, labels in ascending order."""
     by_label: dict[int, list[int]] = {}
     for i, label in enumerate(y):
         by_label.setdefault(int(label), []).append(i)
+    return dict(sorted(by_label.items()))
+
+
+def _stratified_split(texts, y, fraction, seed):
+    """Hold out ``fraction`` of each label with at least 2 examples (for early stopping/calibration)."""
+    rng = random.Random(seed)
     held = []
-    for label in sorted(by_label):
-        idx = by_label[label]
+    for idx in _indices_by_label(y).values():
         rng.shuffle(idx)
         if len(idx) >= 2:
             held.extend(idx[: max(1, round(fraction * len(idx)))])
@@ -245,8 +254,13 @@ def _resize_head(model, old_labels: list[str], new_labels: list[str]) -> None:
     model.classifier = new
     model.num_labels = len(new_labels)
     model.config.num_labels = len(new_labels)
-    model.config.id2label = dict(enumerate(new_labels))
-    model.config.label2id = {label: i for i, label in enumerate(new_labels)}
+    _name_labels(model, new_labels)
+
+
+def _name_labels(model, labels: list[str]) -> None:
+    """Label names in the HF config, so pipeline() and model cards show them."""
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
 
 
 class TextClassifier(ProbabilisticTextClassifier):
@@ -305,7 +319,7 @@ class TextClassifier(ProbabilisticTextClassifier):
         elif self.architecture == "sequence-classification":
             _resize_head(self.model_, old_labels, self.labels_)
         self.max_length_ = cfg.max_length
-        self.batch_size = max(cfg.batch_size, 64)
+        self.batch_size = cfg.inference_batch_size
         if cfg.mode == "full":
             self._fit_full(texts, y, eval_texts, eval_y, progress)
         else:
@@ -360,8 +374,7 @@ class TextClassifier(ProbabilisticTextClassifier):
             self._fit_fast(texts, y, eval_texts, eval_y, progress)
             probe_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
-            model.config.id2label = dict(enumerate(self.labels_))
-            model.config.label2id = {label: i for i, label in enumerate(self.labels_)}
+            _name_labels(model, self.labels_)
         weights = self._class_weights(y)
         weight_tensor = None if weights is None else torch.tensor(weights, dtype=torch.float32)
 
@@ -381,7 +394,7 @@ class TextClassifier(ProbabilisticTextClassifier):
                 num_train_epochs=cfg.epochs,
                 learning_rate=cfg.learning_rate,
                 per_device_train_batch_size=cfg.batch_size,
-                per_device_eval_batch_size=max(cfg.batch_size, 64),
+                per_device_eval_batch_size=cfg.inference_batch_size,
                 weight_decay=cfg.weight_decay,
                 warmup_steps=cfg.warmup_ratio,
                 lr_scheduler_type="linear",
@@ -475,11 +488,8 @@ class TextClassifier(ProbabilisticTextClassifier):
 
     def _replay_sample(self, texts: list[str], y: np.ndarray) -> list[dict]:
         rng = random.Random(self.config.seed)
-        by_label: dict[int, list[int]] = {}
-        for i, label in enumerate(y):
-            by_label.setdefault(int(label), []).append(i)
         sample = []
-        for label, idx in sorted(by_label.items()):
+        for label, idx in _indices_by_label(y).items():
             for i in rng.sample(idx, min(len(idx), self.config.replay_per_label)):
                 sample.append({"text": texts[i], "label": self.labels_[label]})
         return sample
@@ -566,7 +576,7 @@ class TextClassifier(ProbabilisticTextClassifier):
         self.metrics_ = json.loads((path / "metrics.json").read_text())
         self.temperature_ = float(meta["temperature"])
         self.max_length_ = int(meta["max_length"])
-        self.batch_size = max(self.config.batch_size, 64)
+        self.batch_size = self.config.inference_batch_size
         hf_dir = path / cls._hf_subdir(meta["architecture"])
         self.base_model_path_ = str(hf_dir)
         self.tokenizer_ = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
