@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .errors import ConfigError
+from .storage import redact_url
 
 ENV_PREFIX = "TROIKA_"
 CONFIG_ENV = "TROIKA_CONFIG"
@@ -153,7 +154,7 @@ def _validate(config: Config) -> None:
     try:
         make_url(config.database_url)
     except ArgumentError:
-        raise ConfigError(f"database_url = {config.database_url!r} is not a database URL such as sqlite:///var/troika.db") from None
+        raise ConfigError(f"database_url = {redact_url(config.database_url)!r} is not a database URL such as sqlite:///var/troika.db") from None
     if not config.host:
         raise ConfigError("host is empty: expected an address such as 127.0.0.1")
     for name in config.apps:

@@ -24,6 +24,7 @@ from flask import Blueprint, Flask, render_template_string
 
 from .config import Config
 from .errors import ConfigError
+from .storage import check_database
 from .web import add_readiness_check, create_app
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ def build_app(config: Config, plugins: Iterable[Plugin] | None = None) -> Flask:
     if len(set(prefixes)) != len(prefixes):
         raise ConfigError(f"two apps share a url_prefix: {', '.join(prefixes)}")
     app = create_app(config)
+    # Every app keeps its tables in this one database; without it nothing is ready.
+    add_readiness_check(app, "database", lambda: check_database(config.database_url))
     for plugin in plugins:
         app.register_blueprint(plugin.blueprint, url_prefix=plugin.url_prefix)
         add_readiness_check(app, plugin.name, plugin.ready)
@@ -124,6 +127,9 @@ def urls(config: Config, plugins: Sequence[Plugin]) -> list[tuple[str, str]]:
 def serve(config: Config) -> None:
     """Prepare every plugin, print where everything is, then serve with waitress until stopped."""
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ok, detail = check_database(config.database_url)
+    if not ok:
+        raise ConfigError(f"{detail}; check database_url (troika.toml or TROIKA_DATABASE_URL)")
     plugins = load_plugins(config)
     for plugin in plugins:
         print(f"preparing {plugin.title}...", flush=True)

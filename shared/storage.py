@@ -10,11 +10,28 @@ alembic.ini) and its own version table, so apps migrate independently::
     Session = make_sessionmaker(engine)
     with Session.begin() as session:     # commits on success, rolls back on error
         session.add(turn)
+
+The same tables behave the same on SQLite and PostgreSQL when written with what this
+module gives (each is tested on both backends):
+
+- ``UTCDateTime``: timestamps go in as aware datetimes and come back aware, in UTC
+  (SQLite would otherwise drop the zone and PostgreSQL return the session's zone);
+- ``JSONDocument``: JSON on SQLite, JSONB on PostgreSQL;
+- ``insert_new`` / ``upsert``: ``INSERT ... ON CONFLICT`` on a natural key, so two writers
+  racing on the same key end with one row and no error on either backend;
+- integer primary keys with ``sqlite_autoincrement=True`` in the table's options, so a
+  deleted row's id is never handed out again (PostgreSQL never reuses one);
+- ``engine_for(url)``: one engine per URL per process, with ``pool_pre_ping`` on servers
+  so a restarted database costs no failed request.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +40,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import JSON, DateTime, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
 
@@ -48,7 +68,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"database_url {url!r} is not a database URL such as sqlite:///var/troika.db") from None
+        raise ConfigError(f"database_url {redact_url(url)!r} is not a database URL such as sqlite:///var/troika.db") from None
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(parsed, **kwargs)
@@ -117,3 +137,107 @@ def migrate(engine: Engine, script_location: str | os.PathLike, version_table: s
     except (CommandError, RevisionError) as exc:
         raise ConfigError(f"cannot migrate {script_location} ({version_table}): {exc}") from None
     return applied
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ***, for messages and logs (works on unparsable text too)."""
+    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", str(url))
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(url: str) -> Engine:
+    """The process's one engine for ``url`` (apps sharing a database share its pool)."""
+    with _engines_lock:
+        if url not in _engines:
+            _engines[url] = make_engine(url)
+        return _engines[url]
+
+
+def check_database(url: str) -> tuple[bool, str]:
+    """(ok, detail) of a round trip to the database at ``url``; the detail never holds a password."""
+    try:
+        with engine_for(url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except (DBAPIError, OSError) as exc:
+        # The driver's first line says what failed (refused, auth, unknown database) without the URL.
+        reason = str(getattr(exc, "orig", exc) or type(exc).__name__).strip().splitlines()[0]
+        return False, f"cannot reach the database {redact_url(url)}: {redact_url(reason)}"
+    return True, make_url(url).get_backend_name()
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always returned timezone-aware (UTC) on every backend.
+
+    Naive datetimes are refused: guessing their zone is how events end up hours off.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give it a timezone (datetime.timezone.utc)")
+        value = value.astimezone(dt.timezone.utc)
+        # SQLite keeps text and compares it as text: store one format, without an offset.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+# JSONB on PostgreSQL: indexable and compared by value; plain JSON text elsewhere.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+# Rows per INSERT statement: well under SQLite's bound-parameter limit for wide tables.
+_CHUNK = 200
+
+
+def _insert(connection: Connection, table: Table):
+    name = connection.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"ON CONFLICT inserts are written for SQLite and PostgreSQL, not {name}")
+
+
+def insert_new(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Iterable[str]) -> int:
+    """Insert the ``rows`` whose ``key`` columns (a unique constraint) are not there yet; return how many.
+
+    Safe under concurrent writers: a row another transaction is inserting at the same
+    moment is waited for and skipped, never an IntegrityError.
+    """
+    key = list(key)
+    inserted = 0
+    for start in range(0, len(rows), _CHUNK):
+        statement = _insert(connection, table).values(list(rows[start : start + _CHUNK])).on_conflict_do_nothing(index_elements=key)
+        # RETURNING counts what went in on both backends (rowcount is -1 for some drivers).
+        inserted += len(connection.execute(statement.returning(*(table.c[k] for k in key))).all())
+    return inserted
+
+
+def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Iterable[str],
+           update: Iterable[str] | None = None) -> int:
+    """Insert ``rows``, or update the ``update`` columns (default: all given but the key) where ``key`` exists."""
+    key = list(key)
+    for start in range(0, len(rows), _CHUNK):
+        chunk = list(rows[start : start + _CHUNK])
+        statement = _insert(connection, table).values(chunk)
+        columns = list(update) if update is not None else [c for c in chunk[0] if c not in key]
+        if columns:
+            statement = statement.on_conflict_do_update(index_elements=key, set_={c: statement.excluded[c] for c in columns})
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=key)
+        connection.execute(statement)
+    return len(rows)

@@ -84,3 +84,76 @@ def full_clf(tiny_data):
 @pytest.fixture(scope="session")
 def saved_fast(tmp_path_factory, fast_clf):
     return fast_clf.save(tmp_path_factory.mktemp("models") / "fast")
+
+
+# --- Databases: every storage test runs on SQLite and on PostgreSQL ---------------------
+#
+# `db_url` is parametrised with the ids `sqlite` and `postgresql`. PostgreSQL comes from
+# TROIKA_TEST_POSTGRES_URL (tests/throwaway_postgres.sh starts one; .ci/run does); each
+# test gets a schema of its own, dropped afterwards, so tests never see each other's tables.
+# Without the URL the postgresql cases skip and say why, unless TROIKA_TEST_REQUIRE_POSTGRES
+# is set (CI), where a missing server is a failure, not a skip.
+
+POSTGRES_URL_VAR = "TROIKA_TEST_POSTGRES_URL"
+
+
+def postgres_url() -> str:
+    url = os.environ.get(POSTGRES_URL_VAR, "")
+    if not url:
+        reason = f"{POSTGRES_URL_VAR} is not set: start a server with eval \"$(tests/throwaway_postgres.sh start)\""
+        if os.environ.get("TROIKA_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A SQLAlchemy URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/test.db"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(postgres_url())
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, pool_pre_ping=True)  # survives the restart test
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    # search_path makes every unqualified table (and Alembic's version tables) live in the schema.
+    yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    from shared.storage import _engines  # engines the test made through engine_for hold connections
+
+    for url in [u for u in _engines if schema in u]:
+        _engines.pop(url).dispose()
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture
+def db_engine(db_url):
+    from shared.storage import make_engine
+
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per database backend, so a CI log shows the postgresql cases ran, not skipped."""
+    import re
+
+    counts = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for backend in ("sqlite", "postgresql"):
+                if re.search(rf"[\[-]{backend}[\]-]", getattr(report, "nodeid", "")) and report.when in ("call", "setup"):
+                    if outcome == "passed" and report.when == "setup":
+                        continue  # a passed case reports setup and call; count it once
+                    counts.setdefault(backend, {}).setdefault(outcome, 0)
+                    counts[backend][outcome] += 1
+    for backend, by_outcome in counts.items():
+        terminalreporter.write_line(f"database cases [{backend}]: " + ", ".join(f"{n} {o}" for o, n in sorted(by_outcome.items())))

@@ -59,13 +59,20 @@ def tables(engine):
 
 
 @pytest.fixture
-def engine(tmp_path):
+def sqlite_engine(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/data/app.db")
     yield engine
     engine.dispose()
 
 
-def test_sqlite_file_and_folder_are_created_with_safe_pragmas(tmp_path, engine):
+@pytest.fixture
+def engine(db_engine):
+    """Every test below that takes `engine` runs on SQLite and on PostgreSQL."""
+    return db_engine
+
+
+def test_sqlite_file_and_folder_are_created_with_safe_pragmas(tmp_path, sqlite_engine):
+    engine = sqlite_engine
     # Two connections checked out at once: the pragmas are set on each, not just the first.
     with engine.connect() as first, engine.connect() as second:
         for connection in (first, second):
@@ -171,7 +178,8 @@ def test_sessions_commit_whole_or_not_at_all(tmp_path, engine):
         assert session.execute(sa.text("SELECT text FROM notes")).scalars().all() == ["kept"]
 
 
-def test_concurrent_read_then_write_transactions_wait_instead_of_failing(tmp_path, engine):
+def test_concurrent_read_then_write_transactions_wait_instead_of_failing(tmp_path, sqlite_engine):
+    engine = sqlite_engine
     # Threads of one server read a counter and write it back; each transaction must
     # wait its turn (no "database is locked", no lost update).
     with engine.begin() as connection:
