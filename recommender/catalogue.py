@@ -148,7 +148,7 @@ class Catalogue:
             key = ["type", "user_id", "item_id"]
             if overwrite:
                 return upsert(c, feedback, rows, key=key, update=["value", "timestamp"])
-            return insert_new(c, feedback, rows, key=key)
+            return len(insert_new(c, feedback, rows, key=key))
 
     def user_feedback(self, user_id: str, type: str | None = None, *, limit: int = 1000) -> list[Feedback]:
         """A user's feedback, newest first."""

@@ -212,18 +212,23 @@ def _insert(connection: Connection, table: Table):
     raise NotImplementedError(f"ON CONFLICT inserts are written for SQLite and PostgreSQL, not {name}")
 
 
-def insert_new(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Iterable[str]) -> int:
-    """Insert the ``rows`` whose ``key`` columns (a unique constraint) are not there yet; return how many.
+def insert_new(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Iterable[str] | None,
+               *, returning: Iterable[str] | None = None) -> list:
+    """Insert the ``rows`` whose ``key`` columns (a unique constraint) are not there yet; return those inserted.
 
-    Safe under concurrent writers: a row another transaction is inserting at the same
+    ``key=None`` skips a row that clashes with any unique constraint. The result holds one
+    row per inserted row, with the ``returning`` columns (default: the key, else the primary
+    key). Safe under concurrent writers: a row another transaction is inserting at the same
     moment is waited for and skipped, never an IntegrityError.
     """
-    key = list(key)
-    inserted = 0
+    key = list(key) if key is not None else None
+    columns = [table.c[c] for c in (returning or key or [c.name for c in table.primary_key])]
+    inserted: list = []
     for start in range(0, len(rows), _CHUNK):
-        statement = _insert(connection, table).values(list(rows[start : start + _CHUNK])).on_conflict_do_nothing(index_elements=key)
-        # RETURNING counts what went in on both backends (rowcount is -1 for some drivers).
-        inserted += len(connection.execute(statement.returning(*(table.c[k] for k in key))).all())
+        statement = _insert(connection, table).values(list(rows[start : start + _CHUNK]))
+        statement = statement.on_conflict_do_nothing(index_elements=key) if key else statement.on_conflict_do_nothing()
+        # RETURNING says what went in on both backends (rowcount is -1 for some drivers).
+        inserted += connection.execute(statement.returning(*columns)).all()
     return inserted
 
 

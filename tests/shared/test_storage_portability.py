@@ -103,8 +103,8 @@ def test_ids_increase_and_a_deleted_id_is_never_reused(engine):
 
 def test_insert_new_skips_rows_whose_key_exists_and_counts_the_rest(engine):
     with engine.begin() as connection:
-        assert insert_new(connection, articles, [row("https://x/a"), row("https://x/b")], key=["url"]) == 2
-        assert insert_new(connection, articles, [row("https://x/b", title="changed"), row("https://x/c")], key=["url"]) == 1
+        assert len(insert_new(connection, articles, [row("https://x/a"), row("https://x/b")], key=["url"])) == 2
+        assert insert_new(connection, articles, [row("https://x/b", title="changed"), row("https://x/c")], key=["url"]) == [("https://x/c",)]
         titles = dict(connection.execute(sa.select(articles.c.url, articles.c.title)).all())
     assert titles == {"https://x/a": "a", "https://x/b": "b", "https://x/c": "c"}
 
@@ -112,8 +112,15 @@ def test_insert_new_skips_rows_whose_key_exists_and_counts_the_rest(engine):
 def test_insert_new_handles_more_rows_than_one_statement_holds(engine):
     rows = [row(f"https://x/{i}") for i in range(1234)]
     with engine.begin() as connection:
-        assert insert_new(connection, articles, rows, key=["url"]) == 1234
-        assert insert_new(connection, articles, rows, key=["url"]) == 0
+        assert len(insert_new(connection, articles, rows, key=["url"])) == 1234
+        assert insert_new(connection, articles, rows, key=["url"]) == []
+
+
+def test_insert_new_without_a_key_skips_clashes_with_any_unique_constraint_and_returns_ids(engine):
+    with engine.begin() as connection:
+        first = insert_new(connection, articles, [row("https://x/a")], key=None, returning=["id"])
+        again = insert_new(connection, articles, [row("https://x/a"), row("https://x/b")], key=None, returning=["id", "url"])
+    assert len(first) == 1 and [r.url for r in again] == ["https://x/b"] and again[0].id > first[0].id
 
 
 def test_upsert_updates_the_named_columns_of_existing_rows(engine):
@@ -133,7 +140,7 @@ def test_two_writers_racing_on_the_same_key_leave_one_row_and_no_error(engine):
         try:
             start.wait()
             with engine.begin() as connection:
-                counts.append(insert_new(connection, articles, [row(f"https://x/{i}") for i in range(50)], key=["url"]))
+                counts.append(len(insert_new(connection, articles, [row(f"https://x/{i}") for i in range(50)], key=["url"])))
         except Exception as exc:  # collected so the assertion shows it
             errors.append(exc)
 

@@ -1,0 +1,221 @@
+"""What the monitor keeps: articles (deduplicated), scores, topics, source state, job runs, alerts.
+
+Plain Python over SQLAlchemy Core; jobs and the dashboard call it::
+
+    store = MonitorStore(engine_for(config.database_url))
+    result = store.add_articles([normalise(raw, fetched_at=now) for raw in fetched])
+    result.new_ids, result.duplicates            # [12, 13], {"guid": 3, "title": 1}
+    store.set_sentiment([(12, "negative", -0.82, {...}, "fm-sentiment@3")])
+    alert_id = store.save_alert(alert)           # one row per alert episode, updated in place
+
+Ingest is idempotent: GUID and URL keys are unique in the database, so the same feed
+twice, or two processes at once, leave the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shared.storage import insert_new, upsert
+
+from .alert_lifecycle import Alert
+from .ingest import Article
+from .tables import alerts, article_topics, articles, deliveries, job_runs, source_state, state
+
+# Same title within this time of each other: one story syndicated, not two (see ingest.Deduper).
+TITLE_WINDOW = dt.timedelta(days=2)
+JOB_OUTCOMES = ("ok", "error", "missed")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class IngestResult:
+    new_ids: list[int] = field(default_factory=list)
+    duplicates: Counter = field(default_factory=Counter)  # by the key that matched: guid/url, title
+
+    def summary(self) -> str:
+        dupes = sum(self.duplicates.values())
+        return f"{len(self.new_ids)} new article(s), {dupes} duplicate(s)"
+
+
+class MonitorStore:
+    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] = utcnow, title_window: dt.timedelta = TITLE_WINDOW):
+        self.engine = engine
+        self.clock = clock
+        self.title_window = title_window
+
+    # --- articles -------------------------------------------------------------------
+
+    def add_articles(self, batch: Iterable[Article]) -> IngestResult:
+        """Store the articles not seen before, in one transaction; report the rest as duplicates."""
+        result = IngestResult()
+        now = self.clock()
+        with self.engine.begin() as c:
+            for article in batch:
+                if self._known_identity(c, article):
+                    result.duplicates["guid/url"] += 1
+                    continue
+                if article.keys.title and self._recent_title(c, article):
+                    result.duplicates["title"] += 1
+                    continue
+                row = dict(source=article.source, title=article.title, text=article.text, raw_text=article.raw_text,
+                           url=article.url, guid=article.guid, published_at=article.published_at,
+                           time_precision=article.time_precision, tickers=list(article.tickers),
+                           guid_key=article.keys.guid, url_key=article.keys.url, title_key=article.keys.title, fetched_at=now)
+                inserted = insert_new(c, articles, [row], key=None, returning=["id"])
+                if inserted:
+                    result.new_ids.append(inserted[0].id)
+                else:
+                    result.duplicates["guid/url"] += 1
+        return result
+
+    def _known_identity(self, c, article: Article) -> bool:
+        keys = [(articles.c.guid_key, article.keys.guid), (articles.c.url_key, article.keys.url)]
+        conditions = [column == value for column, value in keys if value]
+        return bool(conditions) and c.execute(sa.select(articles.c.id).where(sa.or_(*conditions)).limit(1)).first() is not None
+
+    def _recent_title(self, c, article: Article) -> bool:
+        window = (article.published_at - self.title_window, article.published_at + self.title_window)
+        query = sa.select(articles.c.id).where(articles.c.title_key == article.keys.title,
+                                               articles.c.published_at.between(*window)).limit(1)
+        return c.execute(query).first() is not None
+
+    def unscored(self, limit: int = 256) -> list[dict]:
+        """Articles waiting for a sentiment score, oldest first."""
+        query = (sa.select(articles.c.id, articles.c.title, articles.c.text).where(articles.c.sentiment.is_(None))
+                 .order_by(articles.c.id).limit(limit))
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(query).all()]
+
+    def set_sentiment(self, scores: Sequence[tuple[int, str, float, dict, str]]) -> None:
+        """(article id, label, score, probabilities, model version) per scored article."""
+        with self.engine.begin() as c:
+            for article_id, label, score, probabilities, model in scores:
+                c.execute(articles.update().where(articles.c.id == article_id).values(
+                    sentiment=label, score=float(score), probabilities=probabilities, model=model))
+
+    def set_topics(self, article_id: int, topics: Iterable[tuple[str, str, float]]) -> None:
+        """(topic, method, score) assignments of one article; assigning again updates them."""
+        rows = [dict(article_id=article_id, topic=t, method=m, score=float(s)) for t, m, s in topics]
+        if rows:
+            with self.engine.begin() as c:
+                upsert(c, article_topics, rows, key=["article_id", "topic"])
+
+    def articles(self, *, topic: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                 sentiment: str | None = None, limit: int = 100) -> list[dict]:
+        """Newest first, with their topics; the dashboard's and the alert evidence's view."""
+        query = sa.select(articles).order_by(articles.c.published_at.desc(), articles.c.id.desc()).limit(limit)
+        if topic is not None:
+            query = query.where(articles.c.id.in_(sa.select(article_topics.c.article_id).where(article_topics.c.topic == topic)))
+        if since is not None:
+            query = query.where(articles.c.published_at >= since)
+        if until is not None:
+            query = query.where(articles.c.published_at < until)
+        if sentiment is not None:
+            query = query.where(articles.c.sentiment == sentiment)
+        with self.engine.connect() as c:
+            rows = [dict(r._mapping) for r in c.execute(query).all()]
+            ids = [r["id"] for r in rows]
+            topics: dict[int, list[str]] = {}
+            if ids:
+                for article_id, name in c.execute(sa.select(article_topics.c.article_id, article_topics.c.topic)
+                                                  .where(article_topics.c.article_id.in_(ids)).order_by(article_topics.c.topic)):
+                    topics.setdefault(article_id, []).append(name)
+        for r in rows:
+            r["topics"] = topics.get(r["id"], [])
+        return rows
+
+    def scored_by_topic(self, since: dt.datetime, until: dt.datetime) -> list[tuple[str, dt.datetime, str, float]]:
+        """(topic, published_at, sentiment, score) of every scored article in [since, until): what trends bucket."""
+        query = (sa.select(article_topics.c.topic, articles.c.published_at, articles.c.sentiment, articles.c.score)
+                 .join(articles, articles.c.id == article_topics.c.article_id)
+                 .where(articles.c.sentiment.is_not(None), articles.c.published_at >= since, articles.c.published_at < until)
+                 .order_by(articles.c.published_at))
+        with self.engine.connect() as c:
+            return [tuple(r) for r in c.execute(query).all()]
+
+    def count_articles(self) -> int:
+        with self.engine.connect() as c:
+            return c.execute(sa.select(sa.func.count()).select_from(articles)).scalar()
+
+    # --- sources and jobs -----------------------------------------------------------
+
+    def source_state(self, source: str) -> dict:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(source_state).where(source_state.c.source == source)).first()
+        return dict(row._mapping) if row else {"source": source}
+
+    def save_source_state(self, source: str, **values) -> None:
+        with self.engine.begin() as c:
+            upsert(c, source_state, [{"source": source, **values}], key=["source"])
+
+    def record_job_run(self, job_id: str, outcome: str, *, started_at: dt.datetime, finished_at: dt.datetime | None = None,
+                       scheduled_at: dt.datetime | None = None, detail: str = "", counts: dict | None = None) -> int:
+        if outcome not in JOB_OUTCOMES:
+            raise ValueError(f"outcome {outcome!r}: expected one of {', '.join(JOB_OUTCOMES)}")
+        with self.engine.begin() as c:
+            return c.execute(job_runs.insert().values(
+                job_id=job_id, outcome=outcome, started_at=started_at, finished_at=finished_at, scheduled_at=scheduled_at,
+                detail=detail[:4000], counts=counts or {}).returning(job_runs.c.id)).scalar_one()
+
+    def job_runs(self, *, job_id: str | None = None, outcome: str | None = None, limit: int = 50) -> list[dict]:
+        query = sa.select(job_runs).order_by(job_runs.c.id.desc()).limit(limit)
+        if job_id is not None:
+            query = query.where(job_runs.c.job_id == job_id)
+        if outcome is not None:
+            query = query.where(job_runs.c.outcome == outcome)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(query).all()]
+
+    # --- alerts ---------------------------------------------------------------------
+
+    def save_alert(self, alert: Alert) -> int:
+        """Insert or update the alert episode (fingerprint + start); returns its id."""
+        row = dict(fingerprint=alert.fingerprint, topic=alert.topic, rule=alert.rule, severity=alert.severity,
+                   state=alert.state, started_at=alert.started_at, last_fired_at=alert.last_fired_at,
+                   resolved_at=alert.resolved_at, windows_fired=alert.windows_fired, suppressed=alert.suppressed,
+                   evidence=alert.evidence)
+        with self.engine.begin() as c:
+            upsert(c, alerts, [row], key=["fingerprint", "started_at"])
+            return c.execute(sa.select(alerts.c.id).where(alerts.c.fingerprint == alert.fingerprint,
+                                                          alerts.c.started_at == alert.started_at)).scalar_one()
+
+    def alerts(self, *, state: str | None = None, topic: str | None = None, limit: int = 100) -> list[dict]:
+        query = sa.select(alerts).order_by(alerts.c.last_fired_at.desc(), alerts.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(alerts.c.state == state)
+        if topic is not None:
+            query = query.where(alerts.c.topic == topic)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(query).all()]
+
+    def record_delivery(self, alert_id: int, event: str, channel: str, attempt: int, ok: bool, *,
+                        status_code: int | None = None, error: str | None = None) -> None:
+        with self.engine.begin() as c:
+            c.execute(deliveries.insert().values(alert_id=alert_id, event=event, channel=channel, attempt=attempt, ok=ok,
+                                                 status_code=status_code, error=error, created_at=self.clock()))
+
+    def deliveries(self, alert_id: int) -> list[dict]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(sa.select(deliveries).where(deliveries.c.alert_id == alert_id)
+                                                        .order_by(deliveries.c.id)).all()]
+
+    # --- named state ----------------------------------------------------------------
+
+    def load_state(self, name: str, default=None):
+        with self.engine.connect() as c:
+            value = c.execute(sa.select(state.c.value).where(state.c.name == name)).scalar()
+        return default if value is None else value
+
+    def save_state(self, name: str, value) -> None:
+        with self.engine.begin() as c:
+            upsert(c, state, [dict(name=name, value=value, updated_at=self.clock())], key=["name"])
