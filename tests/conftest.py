@@ -15,6 +15,9 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# live_server (waitress on loopback) and browser (headless Debian chromium via Selenium).
+pytest_plugins = ["tests.web_fixtures"]
+
 # Four made-up support intents, eight phrasings each (written for these tests).
 INTENTS = {
     "card_arrival": [

@@ -1,0 +1,75 @@
+"""Fixtures for tests that need a real server or a real browser (loaded by tests/conftest.py).
+
+    def test_widget(live_server, browser):
+        url = live_server(app)                    # the app served by waitress on 127.0.0.1
+        browser.get(url + "/cs/")                 # Debian's headless chromium through Selenium
+
+The browser never downloads anything: Selenium is pointed at /usr/bin/chromium and
+/usr/bin/chromedriver (Debian's chromium and chromium-driver; .ci/run installs them), and
+the tests skip, saying so, where they are absent.
+"""
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+
+import pytest
+
+CHROMIUM = os.environ.get("TROIKA_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("TROIKA_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server():
+    """Serve a WSGI app with waitress on a free loopback port; returns its base URL. Stopped after the test."""
+    import waitress.server
+
+    servers = []
+
+    def serve(app, threads: int = 4) -> str:
+        server = waitress.server.create_server(app, host="127.0.0.1", port=free_port(), threads=threads, ident="troika-test")
+        threading.Thread(target=server.run, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield serve
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def _chrome_profile():
+    folder = tempfile.mkdtemp(prefix="troika-chrome-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser(_chrome_profile):
+    """A headless Chromium driven by Selenium, shared by the session's browser tests."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.access(path, os.X_OK):
+            pytest.skip(f"{path} not found: install Debian's {package} (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # --no-sandbox: Chromium refuses to run as root otherwise; the network flags keep it
+    # from calling out (this machine has no internet and would log refusals).
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,900", f"--user-data-dir={_chrome_profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
