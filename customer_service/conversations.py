@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from shared.errors import DataError, NotFoundError, TroikaError
+from shared.errors import ConflictError, DataError, NotFoundError
 from shared.storage import insert_new
 
 from .tables import deliveries, feedback, handoffs, sessions, turns
@@ -31,10 +31,6 @@ from .tables import deliveries, feedback, handoffs, sessions, turns
 ROLES = ("user", "bot", "agent")
 PATHS = ("intent", "clarify", "retrieval", "handoff")
 MAX_TEXT = 4000  # characters of one message; longer is refused, never cut silently
-
-
-class ConflictError(TroikaError):
-    """The action does not fit the record's state (a handoff already claimed by someone else)."""
 
 
 def utcnow() -> dt.datetime:
@@ -144,6 +140,13 @@ class Conversations:
             new_id = c.execute(handoffs.insert().values(session_id=session_id, status="open", reason=reason,
                                                         created_at=self.clock()).returning(handoffs.c.id)).scalar_one()
             return _handoff(c.execute(sa.select(handoffs).where(handoffs.c.id == new_id)).first())
+
+    def waiting_handoff(self, session_id: str) -> Handoff | None:
+        """The session's open or claimed handoff, if a person has (or is about to have) the conversation."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(handoffs).where(handoffs.c.session_id == session_id,
+                                                      handoffs.c.status.in_(("open", "claimed")))).first()
+        return _handoff(row) if row else None
 
     def handoff(self, handoff_id: int) -> Handoff:
         with self.engine.connect() as c:

@@ -19,3 +19,7 @@ class IntegrityError(TroikaError):
 
 class NotFoundError(TroikaError):
     """A model, index or file that was asked for does not exist."""
+
+
+class ConflictError(TroikaError):
+    """The action does not fit the record's current state (a handoff already claimed by someone else)."""

@@ -18,6 +18,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import waitress
 from flask import Blueprint, Flask, render_template_string
@@ -54,6 +55,7 @@ class Plugin:
     url_prefix: str
     prepare: Callable[[], None] = _nothing_to_prepare
     ready: Callable[[], tuple[bool, str]] = _always_ready
+    api_spec: Any = None  # a shared.openapi.api_spec, served at /<its path>/openapi.json
 
     def __post_init__(self) -> None:
         if not self.url_prefix.startswith("/") or self.url_prefix.rstrip("/") in ("", "/health", "/static"):
@@ -95,6 +97,8 @@ def build_app(config: Config, plugins: Iterable[Plugin] | None = None) -> Flask:
     for plugin in plugins:
         app.register_blueprint(plugin.blueprint, url_prefix=plugin.url_prefix)
         add_readiness_check(app, plugin.name, plugin.ready)
+        if plugin.api_spec is not None:
+            plugin.api_spec.register(app)
     installed = {p.name for p in plugins}
     missing = [name for name in config.apps if name not in installed]
 

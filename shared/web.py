@@ -34,7 +34,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, RequestEntityTooLarge, Unauthorized, UnsupportedMediaType
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, ConflictError, DataError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ def create_app(config: Config, *, import_name: str = __name__) -> Flask:
     )
     app.extensions["troika.readiness"] = {}
     app.register_error_handler(HTTPException, _http_error)
+    for error, (status, code) in USER_ERRORS.items():
+        app.register_error_handler(error, functools.partial(_user_error, status=status, code=code))
     app.register_error_handler(Exception, _unexpected_error)
     app.before_request(_refuse_oversized_body)
     app.after_request(_security_headers)
@@ -152,6 +154,14 @@ def _http_error(exc: HTTPException):
     response.set_data(_error_body(code, exc.description or exc.name, getattr(exc, "field", None)))
     response.mimetype = "application/json"
     return response
+
+
+# Domain errors a request can cause, raised by plain-Python app modules that know no HTTP.
+USER_ERRORS = {DataError: (400, "bad_request"), NotFoundError: (404, "not_found"), ConflictError: (409, "conflict")}
+
+
+def _user_error(exc: Exception, *, status: int, code: str):
+    return current_app.response_class(_error_body(code, str(exc)), status=status, mimetype="application/json")
 
 
 def _unexpected_error(exc: Exception):

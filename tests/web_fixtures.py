@@ -9,11 +9,14 @@ The browser never downloads anything: Selenium is pointed at /usr/bin/chromium a
 the tests skip, saying so, where they are absent.
 """
 
+import json
 import os
 import shutil
 import socket
 import tempfile
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -73,3 +76,51 @@ def browser(_chrome_profile):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+class Receiver:
+    """Answers each POST with the next scripted (status, headers) and keeps what it received."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.received = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((self.headers["Content-Type"], json.loads(body)))
+                status, headers = receiver.script.pop(0) if receiver.script else (200, {})
+                if status == "hang":
+                    time.sleep(2)
+                    status = 200
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                except BrokenPipeError:  # the sender timed out and left, as intended
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """``webhook_receiver((503, {}), (200, {}))``: a loopback HTTP receiver answering POSTs from that script."""
+    made = []
+
+    def make(*script):
+        made.append(Receiver(script))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.server.shutdown()

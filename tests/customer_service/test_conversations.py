@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 import customer_service
-from customer_service.conversations import ConflictError, Conversations
-from shared.errors import DataError, NotFoundError
+from customer_service.conversations import Conversations
+from shared.errors import ConflictError, DataError, NotFoundError
 from shared.storage import migrate
 
 MIGRATIONS = Path(customer_service.__file__).parent / "migrations"

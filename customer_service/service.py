@@ -1,0 +1,145 @@
+"""One chat exchange end to end, in plain Python: store the message, ask the bot, store the reply, hand off.
+
+The Flask layer is a thin edge over this; tests drive it directly::
+
+    service = ChatService(Conversations(engine), bot=lambda: current_bot, notifier=notifier)
+    session_id = service.start()
+    exchange = service.send(session_id, "where is my card?", client_id="m-1")
+    exchange.reply.text, exchange.reply.path        # "Cards arrive in ...", "intent"
+
+What a visitor sent is stored before anything else can fail. A bot that is missing or
+raises never loses the message: the visitor is told a person will reply, and a handoff opens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shared.webhooks import deliver
+
+from .conversations import Conversations, Handoff, Turn
+
+log = logging.getLogger(__name__)
+
+HANDOFF_TEXT = "I'm passing you to a member of our team; a person will reply here shortly."
+WAITING_TEXT = "A member of our team will reply here shortly."
+
+
+@dataclass(frozen=True)
+class BotReply:
+    """What the bot says and why: ``path`` is intent, clarify, retrieval or handoff."""
+
+    text: str
+    path: str
+    intent: str | None = None
+    confidence: float | None = None
+    details: dict = field(default_factory=dict)  # sources, choices, scores: shown to admins, some to visitors
+
+
+class Bot(Protocol):
+    def respond(self, text: str, history: list[Turn]) -> BotReply: ...
+
+
+@dataclass(frozen=True)
+class Exchange:
+    message: Turn
+    reply: Turn | None  # None while a person has the conversation
+    handoff: Handoff | None = None
+
+
+class ChatService:
+    def __init__(self, chats: Conversations, bot: Callable[[], Bot | None], *, notifier: HandoffNotifier | None = None):
+        self.chats = chats
+        self.bot = bot
+        self.notifier = notifier
+
+    def start(self, meta: dict | None = None) -> str:
+        return self.chats.start(meta)
+
+    def send(self, session_id: str, text: str, *, client_id: str | None = None) -> Exchange:
+        session = self.chats.session(session_id)
+        message = self.chats.add_turn(session_id, "user", text, client_id=client_id)
+        if client_id is not None:
+            earlier = self._reply_to(message)
+            if earlier is not None:  # a resend of a message already answered: the same answer
+                return earlier
+        if session["status"] == "handoff":
+            return Exchange(message, None, self.chats.waiting_handoff(session_id))
+        history = self.chats.history(session_id)[:-1]
+        reply = self._ask_bot(text, history)
+        turn = self.chats.add_turn(session_id, "bot", reply.text, path=reply.path, intent=reply.intent,
+                                   confidence=reply.confidence, details=reply.details)
+        handoff = None
+        if reply.path == "handoff":
+            handoff = self.chats.open_handoff(session_id, reply.details.get("reason", "the bot had no answer"))
+            if self.notifier is not None:
+                self.notifier.notify(handoff)
+        return Exchange(message, turn, handoff)
+
+    def _ask_bot(self, text: str, history: list[Turn]) -> BotReply:
+        bot = self.bot()
+        if bot is None:
+            return BotReply(HANDOFF_TEXT, "handoff", details={"reason": "no bot model is loaded"})
+        try:
+            return bot.respond(text, history)
+        except Exception:
+            log.exception("the bot failed on a message; handing the conversation to a person")
+            return BotReply(HANDOFF_TEXT, "handoff", details={"reason": "the bot failed on this message"})
+
+    def _reply_to(self, message: Turn) -> Exchange | None:
+        later = self.chats.history(message.session_id, after=message.id, limit=5)
+        # Only the turn right after the message answers it; an agent's turn is not the bot's reply.
+        if later and later[0].role == "bot":
+            return Exchange(message, later[0])
+        return None
+
+
+class HandoffNotifier:
+    """Posts each new handoff, with its transcript, to a webhook in the background; every attempt is recorded.
+
+    The payload has a top-level ``text`` so Slack-compatible incoming webhooks show it as it is.
+    """
+
+    def __init__(self, chats: Conversations, url: str, *, attempts: int = 3, backoff: float = 2.0, timeout: float = 5.0,
+                 admin_url: str = ""):
+        self.chats = chats
+        self.url = url
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.admin_url = admin_url
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="handoff-webhook")
+
+    def payload(self, handoff: Handoff) -> dict:
+        transcript = [{"role": t.role, "text": t.text, "at": t.created_at.isoformat()} for t in self.chats.history(handoff.session_id)]
+        last = next((t["text"] for t in reversed(transcript) if t["role"] == "user"), "")
+        link = f" {self.admin_url}" if self.admin_url else ""
+        return {
+            "text": f"Handoff #{handoff.id}: a visitor needs a person ({handoff.reason}). Last message: {last[:300]}{link}",
+            "handoff": {"id": handoff.id, "session_id": handoff.session_id, "reason": handoff.reason,
+                        "created_at": handoff.created_at.isoformat()},
+            "transcript": transcript,
+        }
+
+    def notify(self, handoff: Handoff):
+        """Queue the delivery; returns the future (tests wait on it, the server does not)."""
+        return self._pool.submit(self._deliver, handoff)
+
+    def _deliver(self, handoff: Handoff) -> bool:
+        def record(attempt):
+            self.chats.record_delivery(handoff.id, self.url, attempt.attempt, attempt.ok,
+                                       status_code=attempt.status_code, error=attempt.error)
+
+        try:
+            return deliver(self.url, self.payload(handoff), record=record, attempts=self.attempts, backoff=self.backoff,
+                           timeout=self.timeout)
+        except Exception:
+            log.exception("could not notify handoff %s", handoff.id)
+            return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

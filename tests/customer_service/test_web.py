@@ -1,0 +1,217 @@
+"""The chat API and the agents' API, with a scripted bot standing in for the trained one."""
+
+from pathlib import Path
+
+import pytest
+
+import customer_service
+from customer_service.conversations import Conversations
+from customer_service.service import BotReply, ChatService, HandoffNotifier
+from customer_service.web import make_blueprint
+from shared.config import load_config
+from shared.server import Plugin, build_app
+from shared.storage import migrate
+
+ADMIN_TOKEN = "agents-token-for-tests-0123456789"
+AGENT = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class ScriptedBot:
+    """Answers by keyword, so each test can reach the path it needs."""
+
+    def respond(self, text, history):
+        text = text.lower()
+        if "explode" in text:
+            raise RuntimeError("model crashed")
+        if "card" in text:
+            return BotReply("Cards arrive in 3-5 working days.", "intent", intent="card_arrival", confidence=0.93)
+        if "fee" in text:
+            return BotReply("Did you mean a transfer fee or a card fee?", "clarify", details={"choices": ["transfer fee", "card fee"]})
+        if "opening hours" in text:
+            return BotReply("We are open 9-17 on weekdays.", "retrieval", confidence=0.71,
+                            details={"sources": [{"title": "Opening hours", "url": "https://help.example/hours"}]})
+        return BotReply("I'm passing you to a member of our team.", "handoff", details={"reason": "no confident answer"})
+
+
+def make_app(tmp_path, db_url, *, bot=ScriptedBot(), webhook=None, **settings):
+    config = load_config(env={}, var_dir=tmp_path, testing=True, admin_token=ADMIN_TOKEN, apps=["customer_service"],
+                         database_url=db_url, **settings)
+    from shared.storage import engine_for
+
+    engine = engine_for(db_url)
+    migrate(engine, Path(customer_service.__file__).parent / "migrations", "customer_service_alembic_version")
+    chats = Conversations(engine)
+    notifier = HandoffNotifier(chats, webhook, backoff=0.01) if webhook else None
+    service = ChatService(chats, bot=lambda: bot, notifier=notifier)
+    blueprint, spec = make_blueprint(service)
+    plugin = Plugin(name="customer_service", title="Support chat", description="test", blueprint=blueprint,
+                    url_prefix="/cs", api_spec=spec)
+    app = build_app(config, [plugin])
+    app.extensions["test.service"] = service
+    return app
+
+
+@pytest.fixture
+def app(tmp_path, db_url):
+    return make_app(tmp_path, db_url)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def start(client):
+    response = client.post("/cs/api/sessions", json={"meta": {"page": "/pricing"}})
+    assert response.status_code == 201
+    return response.json["session_id"]
+
+
+def say(client, session_id, text, **extra):
+    return client.post(f"/cs/api/sessions/{session_id}/messages", json={"text": text, **extra})
+
+
+def test_a_confident_answer_says_its_path_and_is_stored(client):
+    sid = start(client)
+    response = say(client, sid, "where is my card?")
+    assert response.status_code == 200
+    body = response.json
+    assert body["message"]["text"] == "where is my card?" and body["message"]["role"] == "user"
+    assert (body["reply"]["path"], body["reply"]["intent"], body["reply"]["text"]) == (
+        "intent", "card_arrival", "Cards arrive in 3-5 working days.")
+    history = client.get(f"/cs/api/sessions/{sid}/messages").json
+    assert history["status"] == "bot"
+    assert [m["role"] for m in history["messages"]] == ["user", "bot"]
+    assert client.get(f"/cs/api/sessions/{sid}/messages?after={body['message']['id']}").json["messages"][0]["id"] == body["reply"]["id"]
+
+
+def test_clarify_and_retrieval_replies_carry_their_choices_and_sources(client):
+    sid = start(client)
+    clarify = say(client, sid, "what is the fee").json["reply"]
+    assert clarify["path"] == "clarify" and clarify["choices"] == ["transfer fee", "card fee"]
+    retrieval = say(client, sid, "opening hours?").json["reply"]
+    assert retrieval["path"] == "retrieval"
+    assert retrieval["sources"] == [{"title": "Opening hours", "url": "https://help.example/hours"}]
+
+
+def test_a_resent_message_is_answered_once_with_the_same_reply(client):
+    sid = start(client)
+    first = say(client, sid, "where is my card?", client_id="m-1").json
+    again = say(client, sid, "where is my card?", client_id="m-1").json
+    assert again["message"]["id"] == first["message"]["id"] and again["reply"]["id"] == first["reply"]["id"]
+    assert len(client.get(f"/cs/api/sessions/{sid}/messages").json["messages"]) == 2
+
+
+def test_handoff_then_a_person_answers_in_the_same_conversation(client):
+    sid = start(client)
+    handed = say(client, sid, "I need to talk about something unusual").json
+    assert handed["reply"]["path"] == "handoff" and handed["handoff"]["status"] == "open"
+    waiting = say(client, sid, "hello? anyone?").json
+    assert waiting["reply"] is None and waiting["notice"] and waiting["handoff"]["id"] == handed["handoff"]["id"]
+
+    assert client.get("/cs/admin/handoffs").status_code == 401
+    listed = client.get("/cs/admin/handoffs?status=open", headers=AGENT).json["handoffs"]
+    assert [h["id"] for h in listed] == [handed["handoff"]["id"]]
+    hid = listed[0]["id"]
+    detail = client.get(f"/cs/admin/handoffs/{hid}", headers=AGENT).json
+    assert [t["text"] for t in detail["transcript"] if t["role"] == "user"] == ["I need to talk about something unusual", "hello? anyone?"]
+
+    assert client.post(f"/cs/admin/handoffs/{hid}/claim", json={"agent": "alice"}, headers=AGENT).json["status"] == "claimed"
+    taken = client.post(f"/cs/admin/handoffs/{hid}/claim", json={"agent": "bob"}, headers=AGENT)
+    assert taken.status_code == 409 and taken.json["error"]["code"] == "conflict"
+    reply = client.post(f"/cs/admin/handoffs/{hid}/reply", json={"agent": "alice", "text": "Hi, Alice here."}, headers=AGENT)
+    assert reply.status_code == 201
+    seen = client.get(f"/cs/api/sessions/{sid}/messages?after={waiting['message']['id']}").json
+    assert [(m["role"], m["text"]) for m in seen["messages"]] == [("agent", "Hi, Alice here.")]
+
+    assert client.post(f"/cs/admin/handoffs/{hid}/resolve", json={"agent": "alice"}, headers=AGENT).json["status"] == "resolved"
+    assert say(client, sid, "and my card?").json["reply"]["path"] == "intent"  # the bot is back
+
+
+def test_a_failing_bot_hands_off_and_loses_nothing(client):
+    sid = start(client)
+    body = say(client, sid, "please explode").json
+    assert body["reply"]["path"] == "handoff" and body["handoff"]["reason"] == "the bot failed on this message"
+    assert [m["text"] for m in client.get(f"/cs/api/sessions/{sid}/messages").json["messages"]][0] == "please explode"
+
+
+def test_no_bot_loaded_still_answers_by_handing_off(tmp_path, db_url):
+    client = make_app(tmp_path, db_url, bot=None).test_client()
+    body = say(client, start(client), "where is my card?").json
+    assert body["reply"]["path"] == "handoff" and body["handoff"]["reason"] == "no bot model is loaded"
+
+
+@pytest.mark.parametrize("payload, status, field", [
+    ({"text": ""}, 400, "text"),
+    ({"text": "x" * 4001}, 400, "text"),
+    ({"text": 42}, 400, "text"),
+    ({"text": "hi", "client_id": "has spaces"}, 400, "client_id"),
+    ({"text": "hi", "surprise": 1}, 400, "surprise"),
+    ({}, 400, "text"),
+])
+def test_bad_messages_get_a_400_naming_the_field_and_store_nothing(client, payload, status, field):
+    sid = start(client)
+    response = client.post(f"/cs/api/sessions/{sid}/messages", json=payload)
+    assert response.status_code == status and response.json["error"]["field"] == field
+    assert client.get(f"/cs/api/sessions/{sid}/messages").json["messages"] == []
+
+
+def test_wrong_content_type_unknown_session_and_wrong_method(client):
+    sid = start(client)
+    assert client.post(f"/cs/api/sessions/{sid}/messages", data="text=hi").status_code == 415
+    missing = say(client, "no-such-session", "hi")
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
+    assert client.delete(f"/cs/api/sessions/{sid}/messages").status_code == 405
+    assert client.get(f"/cs/api/sessions/{sid}/messages?after=-1").status_code == 400
+
+
+def test_feedback_from_visitors_and_corrections_from_agents(app, client):
+    sid = start(client)
+    reply = say(client, sid, "where is my card?").json["reply"]
+    assert client.post(f"/cs/api/sessions/{sid}/feedback", json={"turn_id": reply["id"], "helpful": True}).status_code == 201
+    other = start(client)
+    stolen = client.post(f"/cs/api/sessions/{other}/feedback", json={"turn_id": reply["id"], "helpful": False})
+    assert stolen.status_code == 404  # a visitor rates their own conversation only
+    assert client.post(f"/cs/admin/turns/{reply['id']}/correction", json={"intent": "card_delivery"}).status_code == 401
+    assert client.post(f"/cs/admin/turns/{reply['id']}/correction", json={"intent": "card_delivery"}, headers=AGENT).status_code == 201
+    examples = app.extensions["test.service"].chats.training_examples()
+    assert [(text, intent) for _, text, intent in examples] == [("where is my card?", "card_arrival"), ("where is my card?", "card_delivery")]
+
+
+def test_cors_only_for_the_visitor_api_and_configured_origins(tmp_path, db_url):
+    client = make_app(tmp_path, db_url, cors_origins=["https://shop.example"]).test_client()
+    allowed = client.post("/cs/api/sessions", json={}, headers={"Origin": "https://shop.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    preflight = client.options("/cs/api/sessions", headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "Access-Control-Allow-Origin" not in client.post("/cs/api/sessions", json={}, headers={"Origin": "https://evil.example"}).headers
+    admin = client.get("/cs/admin/handoffs", headers={**AGENT, "Origin": "https://shop.example"})
+    assert "Access-Control-Allow-Origin" not in admin.headers
+
+
+def test_a_handoff_is_posted_to_the_webhook_and_every_attempt_recorded(tmp_path, db_url, webhook_receiver):
+    receiver = webhook_receiver((500, {}), (200, {}))
+    app = make_app(tmp_path, db_url, webhook=receiver.url)
+    client = app.test_client()
+    sid = start(client)
+    handoff = say(client, sid, "something unusual").json["handoff"]
+    service = app.extensions["test.service"]
+    service.notifier.close()  # waits for the background delivery
+    deliveries = service.chats.deliveries(handoff["id"])
+    assert [(d["attempt"], d["ok"], d["status_code"]) for d in deliveries] == [(1, False, 500), (2, True, 200)]
+    payload = receiver.received[-1][1]
+    assert f"Handoff #{handoff['id']}" in payload["text"] and payload["transcript"][0]["text"] == "something unusual"
+
+
+def test_the_openapi_description_covers_every_json_route(client):
+    spec = client.get("/cs/api/openapi/openapi.json").json
+    assert {"/cs/api/sessions", "/cs/api/sessions/{session_id}/messages", "/cs/api/sessions/{session_id}/feedback",
+            "/cs/admin/handoffs", "/cs/admin/handoffs/{handoff_id}/claim", "/cs/admin/turns/{turn_id}/correction"} <= set(spec["paths"])
+    assert "ErrorOut" in " ".join(spec["components"]["schemas"])
+
+
+def test_the_widget_script_is_served_for_embedding(client):
+    response = client.get("/cs/widget.js")
+    assert response.status_code == 200 and "textContent" in response.get_data(as_text=True)
+    assert "innerHTML" not in response.get_data(as_text=True).split("*/", 1)[1]
+    assert client.get("/cs/").status_code == 200
