@@ -1,4 +1,4 @@
-"""Negative-news spike detection: per-topic time buckets tested against a rolling baseline.
+"""Negative-news spike detection: each window of a topic's buckets tested against a rolling baseline.
 
 Plain data in, plain data out, so the detection job, the replay command and the bench
 all call the same code::
@@ -27,136 +27,17 @@ severity: ``"critical"`` below ``critical_alpha``, ``"warning"`` below ``alpha``
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from scipy import stats
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# The widest span a precision can stand for; items wider than a bucket cannot be placed in it.
-PRECISION_SPAN = {
-    "second": timedelta(seconds=1),
-    "minute": timedelta(minutes=1),
-    "fetched": timedelta(0),
-    "day": timedelta(days=1),
-    "month": timedelta(days=31),
-}
+# Re-exported: callers build series and detect in one import.
+from .buckets import Bucket, ScoredItem, TopicSeries, bucket_start, bucketise, merge_buckets  # noqa: F401
+
 SEVERITIES = ("warning", "critical")
-
-
-# ---- buckets ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScoredItem:
-    """One article's contribution to one topic (an article in two topics gives two items)."""
-
-    item_id: str
-    topic: str
-    published_at: datetime
-    negative: bool
-    negativity: float = 0.0  # P(negative) or a proxy; ranks the evidence headlines
-    time_precision: str = "minute"
-
-
-@dataclass(frozen=True)
-class Bucket:
-    start: datetime
-    total: int = 0
-    negative: int = 0
-    top_negative: tuple[str, ...] = ()  # ids of the most negative items, most negative first
-    top_negativity: tuple[float, ...] = ()  # their scores, so merged windows can re-rank them
-
-    @property
-    def share(self) -> float:
-        return self.negative / self.total if self.total else 0.0
-
-
-def merge_buckets(buckets: Sequence[Bucket], top_k: int = 5) -> Bucket:
-    """One bucket holding several consecutive ones (a multi-bucket current window)."""
-    scored = sorted(
-        ((score, item_id) for b in buckets for item_id, score in zip(b.top_negative, b.top_negativity or (0.0,) * len(b.top_negative))),
-        key=lambda e: (-e[0], e[1]),
-    )[:top_k]
-    return Bucket(
-        buckets[0].start,
-        sum(b.total for b in buckets),
-        sum(b.negative for b in buckets),
-        tuple(item_id for _, item_id in scored),
-        tuple(score for score, _ in scored),
-    )
-
-
-@dataclass(frozen=True)
-class TopicSeries:
-    """Dense, gap-free buckets of one topic (empty buckets included: silence is data)."""
-
-    topic: str
-    size: timedelta
-    buckets: list[Bucket]
-    too_coarse: int = 0  # items left out because their time precision is wider than a bucket
-
-
-def bucket_start(moment: datetime, size: timedelta) -> datetime:
-    """Start of the bucket holding ``moment``; buckets are aligned to the Unix epoch in UTC
-    (daily buckets start at 00:00 UTC), so every process cuts the same windows."""
-    return EPOCH + ((moment - EPOCH) // size) * size
-
-
-def bucketise(
-    items: Iterable[ScoredItem],
-    size: timedelta,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    top_k: int = 5,
-) -> dict[str, TopicSeries]:
-    """Per-topic series of buckets of ``size`` covering ``[start, end)`` (default: the items' span).
-
-    Items whose precision is coarser than ``size`` (day-precision items in hourly buckets)
-    are counted in ``too_coarse`` rather than piled into one arbitrary bucket.
-    """
-    if size <= timedelta(0):
-        raise ValueError("bucket size must be positive")
-    counts: dict[str, dict[datetime, list]] = {}
-    coarse: dict[str, int] = {}
-    first = last = None
-    for item in items:
-        if PRECISION_SPAN.get(item.time_precision, timedelta(0)) > size:
-            coarse[item.topic] = coarse.get(item.topic, 0) + 1
-            continue
-        at = item.published_at
-        if (start is not None and at < start) or (end is not None and at >= end):
-            continue
-        key = bucket_start(at, size)
-        first = key if first is None or key < first else first
-        last = key if last is None or key > last else last
-        slot = counts.setdefault(item.topic, {}).setdefault(key, [0, 0, []])
-        slot[0] += 1
-        if item.negative:
-            slot[1] += 1
-            heap = slot[2]
-            entry = (item.negativity, item.item_id)
-            if len(heap) < top_k:
-                heapq.heappush(heap, entry)
-            elif top_k:
-                heapq.heappushpop(heap, entry)
-    lo = bucket_start(start, size) if start is not None else first
-    hi = bucket_start(end - timedelta.resolution, size) if end is not None else last
-    series = {}
-    for topic in sorted(set(counts) | set(coarse)):
-        by_start = counts.get(topic, {})
-        buckets = []
-        moment = lo
-        while lo is not None and moment <= hi:
-            total, negative, heap = by_start.get(moment, (0, 0, []))
-            ranked = sorted(heap, key=lambda e: (-e[0], e[1]))
-            buckets.append(Bucket(moment, total, negative, tuple(i for _, i in ranked), tuple(s for s, _ in ranked)))
-            moment += size
-        series[topic] = TopicSeries(topic, size, buckets, coarse.get(topic, 0))
-    return series
 
 
 # ---- detectors -------------------------------------------------------------------------

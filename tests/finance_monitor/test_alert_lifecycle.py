@@ -89,3 +89,36 @@ def test_replay_lists_every_alert_with_its_final_state():
 def test_policy_is_validated():
     with pytest.raises(ValueError):
         AlertPolicy(resolve_after=0)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SEQUENCES = st.lists(st.sampled_from(["quiet", "warning", "critical"]), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SEQUENCES, st.integers(1, 3), st.integers(1, 3), st.integers(0, 6))
+def test_lifecycle_invariants_hold_for_any_sequence(sequence, fire_after, resolve_after, cooldown_hours):
+    policy = AlertPolicy(fire_after=fire_after, resolve_after=resolve_after, cooldown=cooldown_hours * HOUR)
+    book = AlertBook(policy)
+    detections = {"quiet": QUIET, "warning": fired(), "critical": fired(1e-9, "critical")}
+    events = []
+    for i, name in enumerate(sequence):
+        events += book.observe(window(i), detections[name], "count")
+    state = "idle"
+    last_resolved = None
+    for event in events:
+        if event.kind == "fired":
+            assert state == "idle"  # never two open alerts for one fingerprint
+            if last_resolved is not None:
+                assert event.at >= last_resolved + policy.cooldown  # respects the cooldown
+            state = "firing"
+        elif event.kind == "escalated":
+            assert state == "firing" and event.alert.severity == "critical"
+        else:
+            assert state == "firing" and event.alert.resolved_at >= event.alert.started_at
+            state, last_resolved = "idle", event.alert.resolved_at
+    assert len(book.firing()) == (1 if state == "firing" else 0)
+    firing_windows = sum(name != "quiet" for name in sequence)
+    assert sum(e.kind == "fired" for e in events) * fire_after <= firing_windows

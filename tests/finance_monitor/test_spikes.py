@@ -190,3 +190,25 @@ def test_multi_day_windows_compare_like_with_like(detector_type):
     # Three ordinary days summed must look ordinary against a baseline of single days.
     series = TopicSeries("t", DAY, noisy(seed=11, days=200))
     assert sum(d.fired for _, d in evaluate(series, detector_type(window_buckets=3))) <= 2
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+MINUTES = st.integers(min_value=0, max_value=60 * 24 * 20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(MINUTES, st.booleans(), st.sampled_from(["a", "b"])), max_size=80), st.sampled_from([timedelta(hours=1), timedelta(hours=6), DAY]))
+def test_bucketise_keeps_every_fine_grained_item_exactly_once(rows, size):
+    items = [ScoredItem(str(i), topic, T0 + timedelta(minutes=m), neg, 0.5) for i, (m, neg, topic) in enumerate(rows)]
+    series = bucketise(items, size)
+    for topic in ("a", "b"):
+        mine = [it for it in items if it.topic == topic]
+        buckets = series[topic].buckets if topic in series else []
+        assert sum(b.total for b in buckets) == len(mine)
+        assert sum(b.negative for b in buckets) == sum(it.negative for it in mine)
+        assert all(b2.start - b1.start == size for b1, b2 in zip(buckets, buckets[1:]))
+        for it in mine:
+            (holder,) = [b for b in buckets if b.start <= it.published_at < b.start + size]
+            assert holder.total >= 1

@@ -1,0 +1,65 @@
+"""One poll of one source: fetch + parse, every failure turned into a recorded outcome.
+
+This is what a scheduled source job calls. It never raises for anything a server or a
+document can do, so one bad feed cannot stop the job or its neighbours; the job stores
+``outcome`` and ``detail`` (job errors are shown on the dashboard) and keeps the returned
+validators for the next conditional request::
+
+    poll = poll_feed(url, "reuters", etag=state.etag, last_modified=state.last_modified)
+    state.etag, state.last_modified = poll.etag, poll.last_modified
+    store.add_articles(normalise(raw, fetched_at=now) for raw in poll.articles)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .articles import RawArticle
+from .fetch import FetchError, FetchLimits, fetch
+from .sources import parse_article_page, parse_feed
+
+OUTCOMES = ("ok", "not_modified", "skipped", "error")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    outcome: str  # one of OUTCOMES
+    articles: list[RawArticle] = field(default_factory=list)
+    detail: str | None = None  # why skipped / failed, or a warning on an "ok" poll
+    error_kind: str | None = None  # FetchError.kind for outcome "error"
+    etag: str | None = None
+    last_modified: str | None = None
+    bytes: int = 0
+
+
+def poll_feed(url: str, source: str, etag: str | None = None, last_modified: str | None = None, limits: FetchLimits = FetchLimits()) -> PollResult:
+    """Fetch an RSS/Atom feed conditionally and parse it; malformed feeds are 'skipped'."""
+    try:
+        result = fetch(url, limits, etag=etag, last_modified=last_modified)
+    except FetchError as exc:
+        log.warning("feed %s (%s): %s", source, exc.kind, exc)
+        # Keep the old validators: the copy we have is still the latest we know.
+        return PollResult("error", detail=str(exc), error_kind=exc.kind, etag=etag, last_modified=last_modified)
+    validators = dict(etag=result.etag or etag, last_modified=result.last_modified or last_modified)
+    if result.not_modified:
+        return PollResult("not_modified", **validators)
+    feed = parse_feed(result.body, source, base_url=result.url, content_type=result.content_type)
+    outcome = "skipped" if feed.skipped else "ok"
+    if feed.warning:
+        log.warning("feed %s %s: %s", source, outcome, feed.warning)
+    return PollResult(outcome, feed.articles, feed.warning, bytes=len(result.body), **validators)
+
+
+def poll_page(url: str, source: str, limits: FetchLimits = FetchLimits()) -> PollResult:
+    """Fetch one article page; a page with no article text is 'skipped'."""
+    try:
+        result = fetch(url, limits)
+    except FetchError as exc:
+        log.warning("page %s (%s): %s", source, exc.kind, exc)
+        return PollResult("error", detail=str(exc), error_kind=exc.kind)
+    article = parse_article_page(result.body, result.url, source)
+    if article is None:
+        return PollResult("skipped", detail=f"{result.url}: no article text found", bytes=len(result.body))
+    return PollResult("ok", [article], bytes=len(result.body), etag=result.etag, last_modified=result.last_modified)
