@@ -78,12 +78,13 @@ class Conversations:
 
     # --- sessions and turns ---------------------------------------------------------
 
-    def start(self, meta: dict | None = None) -> str:
-        session_id = secrets.token_urlsafe(18)
+    def start(self, meta: dict | None = None, *, session_id: str | None = None) -> str:
+        """A new session (an unguessable id), or the one named ``session_id``, created if missing."""
         now = self.clock()
+        row = dict(id=session_id or secrets.token_urlsafe(18), created_at=now, updated_at=now, status="bot", meta=meta or {})
         with self.engine.begin() as c:
-            c.execute(sessions.insert().values(id=session_id, created_at=now, updated_at=now, status="bot", meta=meta or {}))
-        return session_id
+            insert_new(c, sessions, [row], key=["id"])
+        return row["id"]
 
     def session(self, session_id: str) -> dict:
         with self.engine.connect() as c:

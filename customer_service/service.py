@@ -60,7 +60,10 @@ class ChatService:
     def start(self, meta: dict | None = None) -> str:
         return self.chats.start(meta)
 
-    def send(self, session_id: str, text: str, *, client_id: str | None = None) -> Exchange:
+    def send(self, session_id: str | None, text: str, *, client_id: str | None = None) -> Exchange:
+        """Answer ``text`` in the session (a new one when ``session_id`` is None)."""
+        if session_id is None:
+            session_id = self.chats.start()
         session = self.chats.session(session_id)
         message = self.chats.add_turn(session_id, "user", text, client_id=client_id)
         if client_id is not None:

@@ -8,19 +8,22 @@ tokens) and answer CORS for the configured origins only; admin routes need the a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import hashlib
+from collections.abc import Mapping, Sequence
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template, request
+from flask_cors import CORS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import NotFoundError
 from shared.openapi import api_spec, documented
-from shared.web import current_config, field_error, json_body, require_admin
+from shared.web import field_error, json_body, rate_limit, require_admin
 
 from .conversations import MAX_TEXT, Turn
 from .service import WAITING_TEXT, ChatService
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+DEFAULT_RATE_LIMIT = "20/second;600/minute"  # per client; [customer_service] rate_limit in troika.toml
 ADMIN = {"admin_token": []}
 
 
@@ -28,17 +31,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SessionIn(Strict):
-    meta: dict[str, str] = Field(default_factory=dict, max_length=20, description="where the chat started: page, locale...")
-
-
-class SessionOut(BaseModel):
-    session_id: str
-
-
-class MessageIn(Strict):
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    client_id: str | None = Field(default=None, pattern=ID_PATTERN, description="the widget's id for this message; a resend with the same id is stored once")
+class ChatIn(Strict):
+    message: str = Field(min_length=1, max_length=MAX_TEXT)
+    session_id: str | None = Field(default=None, pattern=ID_PATTERN, description="omit to start a new conversation")
+    client_id: str | None = Field(default=None, pattern=ID_PATTERN, description="the widget's id for this message; a resend with the same id is stored and answered once")
 
 
 class Source(BaseModel):
@@ -69,11 +65,34 @@ class HandoffOut(BaseModel):
     resolved_at: dt.datetime | None = None
 
 
-class ExchangeOut(BaseModel):
-    message: TurnOut
-    reply: TurnOut | None = Field(description="null while a person has the conversation")
+class ChatOut(BaseModel):
+    session_id: str
+    reply: str | None = Field(description="null while a person has the conversation (see notice)")
+    path: str | None = Field(description="which path produced the reply: intent, clarify, retrieval or handoff")
+    intent: str | None = None
+    confidence: float | None = None
+    choices: list[str] = Field(default_factory=list, description="for clarify: the options to offer as buttons")
+    sources: list[Source] = Field(default_factory=list, description="for retrieval: where the answer comes from")
+    message: TurnOut = Field(description="the visitor's message as stored")
+    turn: TurnOut | None = Field(description="the reply as stored (its id is what feedback names)")
     handoff: HandoffOut | None = None
     notice: str | None = None
+
+
+class RasaIn(BaseModel):
+    sender: str = Field(min_length=1, max_length=128)
+    message: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class RasaButton(BaseModel):
+    title: str
+    payload: str
+
+
+class RasaOut(BaseModel):
+    recipient_id: str
+    text: str
+    buttons: list[RasaButton] | None = None
 
 
 class HistoryQuery(Strict):
@@ -139,25 +158,23 @@ def _query(model: type[BaseModel]):
         field_error(".".join(str(p) for p in first["loc"]) or "query", first["msg"])
 
 
-def make_blueprint(service: ChatService, *, ready: Callable[[], tuple[bool, str]] = lambda: (True, "")) -> tuple[Blueprint, object]:
-    """The app's blueprint and its OpenAPI spec (served at /cs/api/openapi/openapi.json under the suite)."""
+def make_blueprint(service: ChatService, *, cors_origins: Sequence[str] = (), settings: Mapping | None = None) -> tuple[Blueprint, object]:
+    """The app's blueprint and its OpenAPI spec (served at /cs/api/openapi/openapi.json under the suite).
+
+    ``settings``: the app's troika.toml table (``rate_limit``); ``cors_origins``: the sites
+    whose pages may call the visitors' API (the widget embedded there).
+    """
+    settings = settings or {}
     bp = Blueprint("customer_service", __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static/customer_service")
     spec = api_spec("troika support chat API", path="cs/api/openapi",
                     description="The chat widget's API and the agents' handoff API of troika's support bot.")
     chats = service.chats
 
-    @bp.after_request
-    def cors(response: Response) -> Response:
-        # Only the visitors' API is callable from other sites, and only from configured origins.
-        origin = request.headers.get("Origin")
-        if origin and "/api/sessions" in request.path and origin in current_config().cors_origins:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-            response.headers["Access-Control-Max-Age"] = "600"
-            response.vary.add("Origin")
-        return response
+    if cors_origins:
+        # The visitors' API only; the admin API is never callable from other sites.
+        CORS(bp, resources={r".*/(api/chat|api/sessions/.*|webhooks/rest/webhook)$": {"origins": list(cors_origins)}},
+             methods=["GET", "POST"], allow_headers=["Content-Type"], max_age=600)
 
     # --- pages ------------------------------------------------------------------------
 
@@ -175,23 +192,37 @@ def make_blueprint(service: ChatService, *, ready: Callable[[], tuple[bool, str]
 
     # --- visitors ---------------------------------------------------------------------
 
-    @bp.post("/api/sessions")
-    @documented(spec, body=SessionIn, response=SessionOut, status=201, errors=(400, 413, 415), tags=["chat"])
-    def start_session():
-        body = json_body(SessionIn)
-        return jsonify(session_id=service.start(body.meta)), 201
-
-    @bp.post("/api/sessions/<session_id>/messages")
-    @documented(spec, body=MessageIn, response=ExchangeOut, errors=(400, 404, 413, 415), tags=["chat"])
-    def send_message(session_id):
-        body = json_body(MessageIn)
-        exchange = service.send(session_id, body.text, client_id=body.client_id)
-        return jsonify(ExchangeOut(
-            message=turn_out(exchange.message),
-            reply=turn_out(exchange.reply) if exchange.reply else None,
+    @bp.post("/api/chat")
+    @documented(spec, body=ChatIn, response=ChatOut, errors=(400, 404, 413, 415, 429), tags=["chat"])
+    def chat():
+        rate_limit("cs-chat", settings.get("rate_limit", DEFAULT_RATE_LIMIT))
+        body = json_body(ChatIn)
+        exchange = service.send(body.session_id, body.message, client_id=body.client_id)
+        reply = turn_out(exchange.reply) if exchange.reply else None
+        return jsonify(ChatOut(
+            session_id=exchange.message.session_id,
+            reply=reply and reply["text"], path=reply and reply["path"], intent=reply and reply["intent"],
+            confidence=reply and reply["confidence"], choices=reply["choices"] if reply else [],
+            sources=reply["sources"] if reply else [], message=turn_out(exchange.message), turn=reply,
             handoff=handoff_out(exchange.handoff) if exchange.handoff else None,
-            notice=WAITING_TEXT if exchange.reply is None else None,
+            notice=WAITING_TEXT if reply is None else None,
         ).model_dump(mode="json"))
+
+    @bp.post("/webhooks/rest/webhook")
+    @documented(spec, body=RasaIn, response=list[RasaOut], errors=(400, 413, 415, 429), tags=["rasa"])
+    def rasa_rest():
+        """Rasa's REST channel: clients built for a Rasa bot talk to this one unchanged."""
+        rate_limit("cs-chat", settings.get("rate_limit", DEFAULT_RATE_LIMIT))
+        body = json_body(RasaIn)
+        # Rasa senders are the client's own conversation ids; ours are derived from them, stably.
+        session_id = chats.start({"channel": "rasa"}, session_id="rasa-" + hashlib.sha256(body.sender.encode()).hexdigest()[:40])
+        exchange = service.send(session_id, body.message)
+        text = exchange.reply.text if exchange.reply else WAITING_TEXT
+        choices = (exchange.reply.details or {}).get("choices", []) if exchange.reply else []
+        out = {"recipient_id": body.sender, "text": text}
+        if choices:
+            out["buttons"] = [{"title": c, "payload": c} for c in choices]
+        return jsonify([out])
 
     @bp.get("/api/sessions/<session_id>/messages")
     @documented(spec, query=HistoryQuery, response=HistoryOut, errors=(400, 404), tags=["chat"])

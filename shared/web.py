@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, RequestEntityTooLarge, Unauthorized, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, RequestEntityTooLarge, TooManyRequests, Unauthorized, UnsupportedMediaType
 
 from .config import Config
 from .errors import ConfigError, ConflictError, DataError, NotFoundError
@@ -77,6 +78,7 @@ def create_app(config: Config, *, import_name: str = __name__) -> Flask:
         MAX_FORM_MEMORY_SIZE=config.max_content_length,
     )
     app.extensions["troika.readiness"] = {}
+    app.extensions["troika.rate_limits"] = _RateLimits()
     app.register_error_handler(HTTPException, _http_error)
     for error, (status, code) in USER_ERRORS.items():
         app.register_error_handler(error, functools.partial(_user_error, status=status, code=code))
@@ -229,6 +231,47 @@ def _validated(model: type, data: bytes) -> Any:
         if not first["loc"]:
             raise BadRequest("the body must be a JSON object") from None
         field_error(".".join(str(part) for part in first["loc"]), first["msg"])
+
+
+# --- rate limits ------------------------------------------------------------------------
+
+
+class _RateLimits:
+    """Per-app counters (the `limits` library's moving window, in memory: per server process)."""
+
+    def __init__(self):
+        from limits import storage, strategies
+
+        self.limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._parsed: dict[str, list] = {}
+
+    def items(self, spec: str) -> list:
+        if spec not in self._parsed:
+            from limits import parse_many
+
+            try:
+                self._parsed[spec] = parse_many(spec)
+            except ValueError:
+                raise ConfigError(f"rate limit {spec!r} is not like '20/second;300/minute'") from None
+        return self._parsed[spec]
+
+
+def rate_limit(name: str, spec: str) -> None:
+    """Refuse this request with 429 and Retry-After when its client went over ``spec`` for ``name``.
+
+    ``spec`` is `limits` notation ("20/second;300/minute"); empty means no limit. Clients
+    are told apart by remote address (behind a proxy, have it set X-Forwarded-For and wrap
+    the app in werkzeug's ProxyFix).
+    """
+    if not spec:
+        return
+    limits = current_app.extensions["troika.rate_limits"]
+    key = request.remote_addr or "unknown"
+    for item in limits.items(spec):
+        if not limits.limiter.hit(item, name, key):
+            reset = limits.limiter.get_window_stats(item, name, key).reset_time
+            wait = max(1, int(reset - time.time() + 0.999))
+            raise TooManyRequests(f"too many requests to {name}: at most {item}; retry in {wait} s", retry_after=wait)
 
 
 # --- admin token ------------------------------------------------------------------------

@@ -1,12 +1,17 @@
 /* troika support chat widget. Embed with one line:
- *   <script src="https://support.example.com/cs/widget.js" defer></script>
- * It talks to the API it was loaded from. Every message is rendered with textContent, never
- * innerHTML, so nothing a visitor, the bot or an agent writes can run as code. */
+ *   <script src="https://support.example.com/cs/widget.js" data-title="Help" data-color="#0a7" defer></script>
+ * Options (all optional): data-server (the app's URL, default: where this script came from),
+ * data-title, data-color (accent), data-text-color. Every message is rendered with
+ * textContent, never as HTML, so nothing a visitor, the bot or an agent writes can run as code. */
 (function () {
   "use strict";
   var script = document.currentScript;
-  var base = new URL(script ? script.src : "/cs/widget.js", window.location.href);
-  var api = base.href.replace(/\/widget\.js(\?.*)?$/, "") + "/api";
+  var data = (script && script.dataset) || {};
+  var scriptUrl = new URL(script ? script.src : "/cs/widget.js", window.location.href);
+  var server = data.server ? new URL(data.server, window.location.href).href.replace(/\/$/, "") : scriptUrl.href.replace(/\/widget\.js(\?.*)?$/, "");
+  var base = new URL(server + "/widget.js");
+  var api = server + "/api";
+  var colour = /^(#[0-9a-f]{3,8}|[a-z]{3,20})$/i;
   var storageKey = "troika-chat-session:" + api;
   var sessionId = null;
   var lastId = 0;
@@ -28,8 +33,11 @@
   var root = el("div", "troika-chat");
   root.setAttribute("data-troika-chat", "");
   var panel = el("section", "troika-chat__panel");
+  panel.id = "troika-chat-panel";
   panel.setAttribute("aria-label", "Support chat");
-  var header = el("div", "troika-chat__header", "Support");
+  var header = el("h2", "troika-chat__header", (data.title || "Support").slice(0, 60));
+  if (data.color && colour.test(data.color)) root.style.setProperty("--troika-accent", data.color);
+  if (data.textColor && colour.test(data.textColor)) root.style.setProperty("--troika-on-accent", data.textColor);
   var log = el("div", "troika-chat__log");
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
@@ -49,6 +57,7 @@
   var toggle = el("button", "troika-chat__toggle", "Chat with us");
   toggle.type = "button";
   toggle.setAttribute("aria-expanded", "false");
+  toggle.setAttribute("aria-controls", panel.id);
   root.appendChild(panel);
   root.appendChild(toggle);
 
@@ -154,13 +163,9 @@
     if (delay) pollTimer = setTimeout(poll, delay);
   }
 
-  function ensureSession() {
-    if (sessionId) return Promise.resolve(sessionId);
-    return request("POST", "/sessions", { meta: { page: window.location.pathname.slice(0, 200) } }).then(function (data) {
-      sessionId = data.session_id;
-      try { window.localStorage.setItem(storageKey, sessionId); } catch (e) { /* private mode: session lasts the page */ }
-      return sessionId;
-    });
+  function remember(id) {
+    sessionId = id;
+    try { window.localStorage.setItem(storageKey, id); } catch (e) { /* private mode: the session lasts the page */ }
   }
 
   function newClientId() {
@@ -169,7 +174,9 @@
   }
 
   function deliver(text, clientId, attempt) {
-    return request("POST", "/sessions/" + encodeURIComponent(sessionId) + "/messages", { text: text, client_id: clientId })
+    var body = { message: text, client_id: clientId };
+    if (sessionId) body.session_id = sessionId;
+    return request("POST", "/chat", body)
       .catch(function (error) {
         // A network failure may have reached the server: resending with the same id is safe.
         if (error.status === undefined && attempt < 3) {
@@ -184,18 +191,20 @@
     if (!text) return;
     send.disabled = true;
     input.value = "";
-    ensureSession()
-      .then(function () { return deliver(text, newClientId(), 1); })
+    deliver(text, newClientId(), 1)
       .then(function (exchange) {
+        remember(exchange.session_id);
         show(exchange.message);
-        if (exchange.reply) show(exchange.reply);
+        if (exchange.turn) show(exchange.turn);
         if (exchange.notice) notice(exchange.notice);
         schedulePoll(exchange.handoff ? 3000 : 0);
       })
       .catch(function (error) {
         if (error.status === 404) { sessionId = null; try { window.localStorage.removeItem(storageKey); } catch (e) {} }
         input.value = text;
-        notice("Your message was not sent: " + error.message);
+        notice(error.status === undefined
+          ? "We cannot reach the support server right now; your message was not sent. Please try again in a moment."
+          : "Your message was not sent: " + error.message);
       })
       .then(function () { send.disabled = false; input.focus(); });
   }
@@ -204,10 +213,15 @@
     event.preventDefault();
     submit(input.value);
   });
-  toggle.addEventListener("click", function () {
-    var open = root.classList.toggle("troika-chat--open");
+  function setOpen(open) {
+    root.classList.toggle("troika-chat--open", open);
     toggle.setAttribute("aria-expanded", String(open));
-    if (open) input.focus();
+    toggle.textContent = open ? "Close chat" : "Chat with us";
+    if (open) input.focus(); else toggle.focus();
+  }
+  toggle.addEventListener("click", function () { setOpen(!root.classList.contains("troika-chat--open")); });
+  panel.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") setOpen(false);
   });
 
   function start() {

@@ -1,5 +1,6 @@
 """The chat API and the agents' API, with a scripted bot standing in for the trained one."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ class ScriptedBot:
         return BotReply("I'm passing you to a member of our team.", "handoff", details={"reason": "no confident answer"})
 
 
-def make_app(tmp_path, db_url, *, bot=ScriptedBot(), webhook=None, **settings):
+def make_app(tmp_path, db_url, *, bot=ScriptedBot(), webhook=None, app_settings=None, **settings):
     config = load_config(env={}, var_dir=tmp_path, testing=True, admin_token=ADMIN_TOKEN, apps=["customer_service"],
                          database_url=db_url, **settings)
     from shared.storage import engine_for
@@ -43,7 +44,7 @@ def make_app(tmp_path, db_url, *, bot=ScriptedBot(), webhook=None, **settings):
     chats = Conversations(engine)
     notifier = HandoffNotifier(chats, webhook, backoff=0.01) if webhook else None
     service = ChatService(chats, bot=lambda: bot, notifier=notifier)
-    blueprint, spec = make_blueprint(service)
+    blueprint, spec = make_blueprint(service, cors_origins=config.cors_origins, settings=app_settings)
     plugin = Plugin(name="customer_service", title="Support chat", description="test", blueprint=blueprint,
                     url_prefix="/cs", api_spec=spec)
     app = build_app(config, [plugin])
@@ -62,34 +63,33 @@ def client(app):
 
 
 def start(client):
-    response = client.post("/cs/api/sessions", json={"meta": {"page": "/pricing"}})
-    assert response.status_code == 201
-    return response.json["session_id"]
+    return client.application.extensions["test.service"].start({"page": "/pricing"})
 
 
 def say(client, session_id, text, **extra):
-    return client.post(f"/cs/api/sessions/{session_id}/messages", json={"text": text, **extra})
+    return client.post("/cs/api/chat", json={"message": text, "session_id": session_id, **extra})
 
 
-def test_a_confident_answer_says_its_path_and_is_stored(client):
-    sid = start(client)
-    response = say(client, sid, "where is my card?")
+def test_a_first_message_starts_a_session_and_the_answer_says_its_path(client):
+    response = client.post("/cs/api/chat", json={"message": "where is my card?"})
     assert response.status_code == 200
     body = response.json
+    sid = body["session_id"]
     assert body["message"]["text"] == "where is my card?" and body["message"]["role"] == "user"
-    assert (body["reply"]["path"], body["reply"]["intent"], body["reply"]["text"]) == (
-        "intent", "card_arrival", "Cards arrive in 3-5 working days.")
+    assert (body["path"], body["intent"], body["reply"], body["confidence"]) == (
+        "intent", "card_arrival", "Cards arrive in 3-5 working days.", 0.93)
     history = client.get(f"/cs/api/sessions/{sid}/messages").json
     assert history["status"] == "bot"
     assert [m["role"] for m in history["messages"]] == ["user", "bot"]
-    assert client.get(f"/cs/api/sessions/{sid}/messages?after={body['message']['id']}").json["messages"][0]["id"] == body["reply"]["id"]
+    assert client.get(f"/cs/api/sessions/{sid}/messages?after={body['message']['id']}").json["messages"][0]["id"] == body["turn"]["id"]
+    assert say(client, sid, "and my card?").json["session_id"] == sid
 
 
 def test_clarify_and_retrieval_replies_carry_their_choices_and_sources(client):
     sid = start(client)
-    clarify = say(client, sid, "what is the fee").json["reply"]
+    clarify = say(client, sid, "what is the fee").json
     assert clarify["path"] == "clarify" and clarify["choices"] == ["transfer fee", "card fee"]
-    retrieval = say(client, sid, "opening hours?").json["reply"]
+    retrieval = say(client, sid, "opening hours?").json
     assert retrieval["path"] == "retrieval"
     assert retrieval["sources"] == [{"title": "Opening hours", "url": "https://help.example/hours"}]
 
@@ -98,14 +98,14 @@ def test_a_resent_message_is_answered_once_with_the_same_reply(client):
     sid = start(client)
     first = say(client, sid, "where is my card?", client_id="m-1").json
     again = say(client, sid, "where is my card?", client_id="m-1").json
-    assert again["message"]["id"] == first["message"]["id"] and again["reply"]["id"] == first["reply"]["id"]
+    assert again["message"]["id"] == first["message"]["id"] and again["turn"]["id"] == first["turn"]["id"]
     assert len(client.get(f"/cs/api/sessions/{sid}/messages").json["messages"]) == 2
 
 
 def test_handoff_then_a_person_answers_in_the_same_conversation(client):
     sid = start(client)
     handed = say(client, sid, "I need to talk about something unusual").json
-    assert handed["reply"]["path"] == "handoff" and handed["handoff"]["status"] == "open"
+    assert handed["path"] == "handoff" and handed["handoff"]["status"] == "open"
     waiting = say(client, sid, "hello? anyone?").json
     assert waiting["reply"] is None and waiting["notice"] and waiting["handoff"]["id"] == handed["handoff"]["id"]
 
@@ -125,49 +125,50 @@ def test_handoff_then_a_person_answers_in_the_same_conversation(client):
     assert [(m["role"], m["text"]) for m in seen["messages"]] == [("agent", "Hi, Alice here.")]
 
     assert client.post(f"/cs/admin/handoffs/{hid}/resolve", json={"agent": "alice"}, headers=AGENT).json["status"] == "resolved"
-    assert say(client, sid, "and my card?").json["reply"]["path"] == "intent"  # the bot is back
+    assert say(client, sid, "and my card?").json["path"] == "intent"  # the bot is back
 
 
 def test_a_failing_bot_hands_off_and_loses_nothing(client):
     sid = start(client)
     body = say(client, sid, "please explode").json
-    assert body["reply"]["path"] == "handoff" and body["handoff"]["reason"] == "the bot failed on this message"
+    assert body["path"] == "handoff" and body["handoff"]["reason"] == "the bot failed on this message"
     assert [m["text"] for m in client.get(f"/cs/api/sessions/{sid}/messages").json["messages"]][0] == "please explode"
 
 
 def test_no_bot_loaded_still_answers_by_handing_off(tmp_path, db_url):
     client = make_app(tmp_path, db_url, bot=None).test_client()
     body = say(client, start(client), "where is my card?").json
-    assert body["reply"]["path"] == "handoff" and body["handoff"]["reason"] == "no bot model is loaded"
+    assert body["path"] == "handoff" and body["handoff"]["reason"] == "no bot model is loaded"
 
 
 @pytest.mark.parametrize("payload, status, field", [
-    ({"text": ""}, 400, "text"),
-    ({"text": "x" * 4001}, 400, "text"),
-    ({"text": 42}, 400, "text"),
-    ({"text": "hi", "client_id": "has spaces"}, 400, "client_id"),
-    ({"text": "hi", "surprise": 1}, 400, "surprise"),
-    ({}, 400, "text"),
+    ({"message": ""}, 400, "message"),
+    ({"message": "x" * 4001}, 400, "message"),
+    ({"message": 42}, 400, "message"),
+    ({"message": "hi", "client_id": "has spaces"}, 400, "client_id"),
+    ({"message": "hi", "surprise": 1}, 400, "surprise"),
+    ({}, 400, "message"),
 ])
 def test_bad_messages_get_a_400_naming_the_field_and_store_nothing(client, payload, status, field):
     sid = start(client)
-    response = client.post(f"/cs/api/sessions/{sid}/messages", json=payload)
+    response = client.post("/cs/api/chat", json={"session_id": sid, **payload})
     assert response.status_code == status and response.json["error"]["field"] == field
     assert client.get(f"/cs/api/sessions/{sid}/messages").json["messages"] == []
 
 
 def test_wrong_content_type_unknown_session_and_wrong_method(client):
     sid = start(client)
-    assert client.post(f"/cs/api/sessions/{sid}/messages", data="text=hi").status_code == 415
+    assert client.post("/cs/api/chat", data="message=hi").status_code == 415
     missing = say(client, "no-such-session", "hi")
     assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
     assert client.delete(f"/cs/api/sessions/{sid}/messages").status_code == 405
+    assert client.get("/cs/api/chat").status_code == 405
     assert client.get(f"/cs/api/sessions/{sid}/messages?after=-1").status_code == 400
 
 
 def test_feedback_from_visitors_and_corrections_from_agents(app, client):
     sid = start(client)
-    reply = say(client, sid, "where is my card?").json["reply"]
+    reply = say(client, sid, "where is my card?").json["turn"]
     assert client.post(f"/cs/api/sessions/{sid}/feedback", json={"turn_id": reply["id"], "helpful": True}).status_code == 201
     other = start(client)
     stolen = client.post(f"/cs/api/sessions/{other}/feedback", json={"turn_id": reply["id"], "helpful": False})
@@ -180,11 +181,12 @@ def test_feedback_from_visitors_and_corrections_from_agents(app, client):
 
 def test_cors_only_for_the_visitor_api_and_configured_origins(tmp_path, db_url):
     client = make_app(tmp_path, db_url, cors_origins=["https://shop.example"]).test_client()
-    allowed = client.post("/cs/api/sessions", json={}, headers={"Origin": "https://shop.example"})
+    allowed = client.post("/cs/api/chat", json={"message": "hi"}, headers={"Origin": "https://shop.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
-    preflight = client.options("/cs/api/sessions", headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
+    preflight = client.options("/cs/api/chat", headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+                                                        "Access-Control-Request-Headers": "Content-Type"})
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
-    assert "Access-Control-Allow-Origin" not in client.post("/cs/api/sessions", json={}, headers={"Origin": "https://evil.example"}).headers
+    assert "Access-Control-Allow-Origin" not in client.post("/cs/api/chat", json={"message": "hi"}, headers={"Origin": "https://evil.example"}).headers
     admin = client.get("/cs/admin/handoffs", headers={**AGENT, "Origin": "https://shop.example"})
     assert "Access-Control-Allow-Origin" not in admin.headers
 
@@ -205,7 +207,7 @@ def test_a_handoff_is_posted_to_the_webhook_and_every_attempt_recorded(tmp_path,
 
 def test_the_openapi_description_covers_every_json_route(client):
     spec = client.get("/cs/api/openapi/openapi.json").json
-    assert {"/cs/api/sessions", "/cs/api/sessions/{session_id}/messages", "/cs/api/sessions/{session_id}/feedback",
+    assert {"/cs/api/chat", "/cs/webhooks/rest/webhook", "/cs/api/sessions/{session_id}/messages", "/cs/api/sessions/{session_id}/feedback",
             "/cs/admin/handoffs", "/cs/admin/handoffs/{handoff_id}/claim", "/cs/admin/turns/{turn_id}/correction"} <= set(spec["paths"])
     assert "ErrorOut" in " ".join(spec["components"]["schemas"])
 
@@ -215,3 +217,23 @@ def test_the_widget_script_is_served_for_embedding(client):
     assert response.status_code == 200 and "textContent" in response.get_data(as_text=True)
     assert "innerHTML" not in response.get_data(as_text=True).split("*/", 1)[1]
     assert client.get("/cs/").status_code == 200
+
+
+def test_the_rasa_rest_channel_answers_like_rasa(client):
+    first = client.post("/cs/webhooks/rest/webhook", json={"sender": "user-42", "message": "what is the fee"})
+    assert first.status_code == 200
+    assert first.json == [{"recipient_id": "user-42", "text": "Did you mean a transfer fee or a card fee?",
+                           "buttons": [{"title": "transfer fee", "payload": "transfer fee"}, {"title": "card fee", "payload": "card fee"}]}]
+    second = client.post("/cs/webhooks/rest/webhook", json={"sender": "user-42", "message": "card fee, where is my card"}).json
+    assert second == [{"recipient_id": "user-42", "text": "Cards arrive in 3-5 working days."}]
+    chats = client.application.extensions["test.service"].chats
+    session_id = "rasa-" + hashlib.sha256(b"user-42").hexdigest()[:40]  # one conversation per Rasa sender
+    assert [t.role for t in chats.history(session_id)] == ["user", "bot", "user", "bot"]
+
+
+def test_chat_is_rate_limited_per_client_with_retry_after(tmp_path, db_url):
+    client = make_app(tmp_path, db_url, app_settings={"rate_limit": "3/minute"}).test_client()
+    codes = [client.post("/cs/api/chat", json={"message": "where is my card?"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    refused = client.post("/cs/api/chat", json={"message": "where is my card?"})
+    assert refused.json["error"]["code"] == "too_many_requests" and int(refused.headers["Retry-After"]) >= 1

@@ -4,7 +4,7 @@ import pytest
 
 from tests.customer_service.test_web import AGENT, make_app
 
-HOSTILE = '<img src=x onerror="window.pwned = 1">'
+HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
@@ -28,13 +28,21 @@ def chat(browser, text):
     browser.find_element("css selector", ".troika-chat__send").click()
 
 
-def test_a_visitor_asks_and_the_reply_names_its_path(page):
+def test_a_visitor_converses_clicks_a_choice_and_the_session_survives_a_reload(page):
     _, browser = page
     browser.find_element("css selector", ".troika-chat__toggle").click()
-    chat(browser, "where is my card?")
-    reply = wait_for(browser, ".troika-chat__msg--bot")[0]
-    assert reply.get_attribute("data-path") == "intent"
-    assert "Cards arrive in 3-5 working days." in reply.text
+    chat(browser, "what is the fee?")
+    clarify = wait_for(browser, '.troika-chat__msg--bot[data-path="clarify"]')[0]
+    choices = clarify.find_elements("css selector", ".troika-chat__choice")
+    assert [c.text for c in choices] == ["transfer fee", "card fee"]
+    choices[1].click()  # sends "card fee" as the visitor's next message
+    answer = wait_for(browser, '.troika-chat__msg--bot[data-path="intent"]')[0]
+    assert "Cards arrive in 3-5 working days." in answer.text
+    assert [m.text for m in browser.find_elements("css selector", ".troika-chat__msg--user .troika-chat__text")] == ["what is the fee?", "card fee"]
+    browser.refresh()
+    browser.find_element("css selector", ".troika-chat__toggle").click()
+    restored = wait_for(browser, ".troika-chat__msg", count=4)
+    assert len(restored) == 4  # the conversation is back after a reload
 
 
 def test_markup_in_a_message_is_shown_as_text_and_never_runs(page):
@@ -45,7 +53,6 @@ def test_markup_in_a_message_is_shown_as_text_and_never_runs(page):
     wait_for(browser, ".troika-chat__msg--bot")
     assert mine.find_element("css selector", ".troika-chat__text").text == HOSTILE
     assert browser.find_elements("css selector", ".troika-chat img") == []
-    assert browser.execute_script("return window.pwned === undefined")
 
 
 def test_after_a_handoff_the_agents_reply_reaches_the_widget(page):
@@ -59,3 +66,30 @@ def test_after_a_handoff_the_agents_reply_reaches_the_widget(page):
     client.post(f"/cs/admin/handoffs/{waiting['id']}/reply", json={"agent": "alice", "text": "Hi, Alice here <b>now</b>."}, headers=AGENT)
     agent = wait_for(browser, ".troika-chat__msg--agent")[0]  # arrives by polling, no reload
     assert agent.find_element("css selector", ".troika-chat__text").text == "Hi, Alice here <b>now</b>."
+
+
+def test_the_widget_says_so_when_the_server_cannot_be_reached(page):
+    _, browser = page
+    browser.find_element("css selector", ".troika-chat__toggle").click()
+    # Point the widget's requests at a closed port, as if the server had gone away.
+    browser.execute_script("""
+        const realFetch = window.fetch;
+        window.fetch = (url, options) => realFetch(String(url).replace(/^https?:\\/\\/[^/]+/, "http://127.0.0.1:1"), options);
+    """)
+    chat(browser, "where is my card?")
+    note = wait_for(browser, ".troika-chat__msg--notice", timeout=30)[0]
+    assert "cannot reach" in note.text
+    assert browser.find_element("css selector", ".troika-chat__input").get_attribute("value") == "where is my card?"
+
+
+def test_keyboard_opens_and_escape_closes_the_chat(page):
+    _, browser = page
+    from selenium.webdriver.common.keys import Keys
+
+    toggle = browser.find_element("css selector", ".troika-chat__toggle")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.send_keys(Keys.ENTER)
+    assert toggle.get_attribute("aria-expanded") == "true"
+    assert browser.switch_to.active_element == browser.find_element("css selector", ".troika-chat__input")
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+    assert toggle.get_attribute("aria-expanded") == "false"

@@ -287,3 +287,31 @@ def test_a_missing_secret_key_is_generated_once_and_kept_private(config):
 def test_tests_without_a_secret_key_write_nothing(config):
     assert create_app(config).secret_key
     assert not (config.var_dir / "secret_key").exists()
+
+
+def test_rate_limit_answers_429_with_retry_after_per_client(config):
+    from shared.web import create_app, rate_limit
+
+    app = create_app(config)
+
+    @app.get("/limited")
+    def limited():
+        rate_limit("limited", "3/minute")
+        return jsonify(ok=True)
+
+    client = app.test_client()
+    assert [client.get("/limited").status_code for _ in range(4)] == [200, 200, 200, 429]
+    refused = client.get("/limited")
+    assert refused.json["error"]["code"] == "too_many_requests"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    other = client.get("/limited", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 200  # another client has its own budget
+
+
+def test_a_malformed_rate_limit_is_a_config_error(config):
+    from shared.errors import ConfigError
+    from shared.web import create_app, rate_limit
+
+    app = create_app(config)
+    with app.test_request_context("/"), pytest.raises(ConfigError, match="not like"):
+        rate_limit("x", "lots")
