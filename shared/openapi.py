@@ -39,7 +39,7 @@ class ErrorOut(BaseModel):
 def api_spec(title: str, *, path: str, description: str = "") -> SpecTree:
     """A spec served at ``/<path>/openapi.json``, without spectree's UI pages (they load scripts from CDNs)."""
     return SpecTree("flask", title=title, version=__version__, description=description or None, path=path,
-                    validation_error_status=400, page_templates={}, annotations=False)
+                    validation_error_status=400, page_templates={}, annotations=False, mode="strict")
 
 
 def documented(spec: SpecTree, *, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
