@@ -293,19 +293,24 @@ def require_admin(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any):
-        expected = current_config().admin_token
-        if not expected:
-            raise Forbidden("admin routes are closed: no admin_token is configured (set TROIKA_ADMIN_TOKEN)")
-        given = _presented_token()
-        if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-            log.warning("refused admin request %s %s from %s: %s token", request.method, request.path, request.remote_addr, "wrong" if given else "no")
-            raise Unauthorized(
-                "this route needs the admin token: Authorization: Bearer <token> or X-Admin-Token",
-                www_authenticate=WWWAuthenticate("bearer", {"realm": "troika admin"}),
-            )
+        check_token(current_config().admin_token, _presented_token(), what="admin token", setting="TROIKA_ADMIN_TOKEN",
+                    how="Authorization: Bearer <token> or X-Admin-Token")
         return view(*args, **kwargs)
 
     return guarded
+
+
+def check_token(expected: str, given: str | None, *, what: str, setting: str, how: str) -> None:
+    """Refuse the request unless ``given`` equals ``expected``: 403 when none is configured (fail closed), else 401.
+
+    Compared in constant time; neither value is ever logged.
+    """
+    if not expected:
+        raise Forbidden(f"these routes are closed: no {what} is configured (set {setting})")
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        log.warning("refused %s %s from %s: %s %s", request.method, request.path, request.remote_addr, "wrong" if given else "no", what)
+        raise Unauthorized(f"this route needs the {what}: {how}",
+                           www_authenticate=WWWAuthenticate("bearer", {"realm": f"troika {what}"}))
 
 
 # --- health -----------------------------------------------------------------------------

@@ -85,6 +85,14 @@ def full_clf(tiny_data):
 
 
 @pytest.fixture(scope="session")
+def embedder():
+    """The packaged encoder, loaded once per test session (tests that embed real text share it)."""
+    from shared.embeddings import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
 def saved_fast(tmp_path_factory, fast_clf):
     return fast_clf.save(tmp_path_factory.mktemp("models") / "fast")
 

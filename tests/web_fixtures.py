@@ -32,20 +32,25 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_server():
-    """Serve a WSGI app with waitress on a free loopback port; returns its base URL. Stopped after the test."""
-    import waitress.server
+    """Serve a WSGI app on a free loopback port in a thread; returns its base URL. Stopped after the test.
+
+    werkzeug's threaded server, because it stops cleanly from another thread (``shutdown``);
+    production serving is waitress (``troika run``).
+    """
+    from werkzeug.serving import make_server
 
     servers = []
 
-    def serve(app, threads: int = 4) -> str:
-        server = waitress.server.create_server(app, host="127.0.0.1", port=free_port(), threads=threads, ident="troika-test")
-        threading.Thread(target=server.run, daemon=True).start()
+    def serve(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return f"http://127.0.0.1:{server.effective_port}"
+        return f"http://127.0.0.1:{server.server_port}"
 
     yield serve
     for server in servers:
-        server.close()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")
