@@ -1,0 +1,89 @@
+"""`troika finance train` and `troika finance evaluate`, in exactly the forms the issue gives."""
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from finance_monitor.sentiment import SentimentModel
+from shared.cli import main
+from tests.finance_monitor.test_sentiment_data import write_phrasebank, write_tweets
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finance-cli")
+    pb, tw = write_phrasebank(tmp / "pb.csv"), write_tweets(tmp / "tw.csv")
+    out = tmp / "model"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):  # capsys is per test; this fixture runs once per module
+        code = main(["--quiet", "finance", "train", "--train", str(pb), str(tw), "--validation", str(pb), str(tw), "--mode", "fast", "--out", str(out)])
+    assert code == 0
+    return out, pb, tw, stdout.getvalue()
+
+
+def test_train_writes_the_model_its_onnx_export_and_a_one_line_summary(trained):
+    out, _, _, summary = trained
+    assert (out / "manifest.json").is_file()
+    assert (out.with_name(out.name + "-onnx") / "model.onnx").is_file()
+    assert len(summary.strip().splitlines()) == 1
+    assert "validation accuracy" in summary and str(out) in summary
+
+
+def test_evaluate_prints_json_with_agreement_accuracy_for_phrasebank_files(trained, capsys):
+    out, pb, _, _ = trained
+    capsys.readouterr()
+    assert main(["finance", "evaluate", "--model", str(out), "--data", str(pb)]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # stdout is only the JSON
+    for key in ("accuracy", "macro_f1", "accuracy_agree_100"):
+        assert 0 <= report[key] <= 1
+    assert len(captured.err.strip().splitlines()) == 1 and "accuracy" in captured.err
+
+
+def test_evaluate_a_twitter_file_with_the_onnx_export(trained, capsys):
+    out, _, tw, _ = trained
+    capsys.readouterr()
+    assert main(["finance", "evaluate", "--model", str(out.with_name(out.name + "-onnx")), "--data", str(tw)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1
+    assert "accuracy_agree_100" not in report
+
+
+def test_the_onnx_export_serves_the_same_labels(trained):
+    out, _, _, _ = trained
+    texts = ["Profits soared and the outlook was raised", "Losses deepened and jobs were cut", "The meeting is on Monday"]
+    torch_model, onnx_model = SentimentModel.load(out), SentimentModel.load(out.with_name(out.name + "-onnx"))
+    assert [s.label for s in onnx_model.score_headlines(texts)] == [s.label for s in torch_model.score_headlines(texts)]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("headline,score\nup,1\n", "not a sentiment file"),
+        ("text,label\nshares up,7\n", "label '7'"),
+    ],
+)
+def test_a_bad_file_is_one_line_and_exit_2(trained, tmp_path, capsys, content, message):
+    out, pb, _, _ = trained
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    capsys.readouterr()
+    for argv in (
+        ["finance", "evaluate", "--model", str(out), "--data", str(bad)],
+        ["finance", "train", "--train", str(pb), str(bad), "--validation", str(pb), "--mode", "fast", "--out", str(tmp_path / "m")],
+    ):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("troika: error:") and message in lines[0]
+        assert captured.out == ""
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_missing_model_is_one_line_and_exit_2(trained, tmp_path, capsys):
+    _, pb, _, _ = trained
+    capsys.readouterr()
+    assert main(["finance", "evaluate", "--model", str(tmp_path / "absent"), "--data", str(pb)]) == 2
+    assert capsys.readouterr().err.startswith("troika: error:")
