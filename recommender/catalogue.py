@@ -27,6 +27,7 @@ from .records import Feedback, Impression, Item
 from .tables import feedback, impressions, items, users
 
 MAX_ID = 256
+BLANK = " \t\r\n\f\v"  # what makes an id empty; the API's id pattern says the same
 MAX_PAGE = 10_000
 
 
@@ -41,7 +42,7 @@ def _when(timestamp: float | dt.datetime | None) -> dt.datetime | None:
 
 
 def _check_id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip(BLANK):
         raise DataError(f"{what} is empty")
     if len(value) > MAX_ID or "/" in value:
         raise DataError(f"{what} {value[:40]!r}: at most {MAX_ID} characters and no '/'")
@@ -129,8 +130,8 @@ class Catalogue:
         """Store feedback keyed by (type, user, item); ``overwrite`` replaces value and time of a repeat.
 
         Users seen for the first time are created (with no profile), so no feedback is
-        refused for an unknown user; an unknown item is an error, because nothing could
-        ever be learnt from it.
+        refused for an unknown user; an unknown item is NotFoundError (nothing is stored),
+        because nothing could ever be learnt from it.
         """
         now = self.clock()
         rows = [dict(type=_check_id(r.type, "feedback type"), user_id=_check_id(r.user, "user id"),
@@ -143,7 +144,7 @@ class Catalogue:
             known = set(c.execute(sa.select(items.c.id).where(items.c.id.in_(wanted))).scalars())
             if wanted - known:
                 missing = sorted(wanted - known)
-                raise DataError(f"unknown item(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}: insert them first")
+                raise NotFoundError(f"unknown item(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}: insert them first")
             insert_new(c, users, [dict(id=u, labels=[], comment="", updated_at=now) for u in {r["user_id"] for r in rows}], key=["id"])
             key = ["type", "user_id", "item_id"]
             if overwrite:
@@ -157,6 +158,20 @@ class Catalogue:
             query = query.where(feedback.c.type == type)
         with self.engine.connect() as c:
             return [Feedback(r.user_id, r.item_id, r.type, r.value, r.timestamp.timestamp()) for r in c.execute(query).all()]
+
+    def feedback_page(self, n: int = 100, cursor: str = "") -> tuple[list[Feedback], str]:
+        """All feedback in key order, one page after ``cursor`` (an opaque string from the previous page)."""
+        if not 1 <= n <= MAX_PAGE:
+            raise DataError(f"n = {n}: expected 1 to {MAX_PAGE}")
+        try:
+            offset = int(cursor or 0)
+        except ValueError:
+            raise DataError(f"cursor {cursor[:40]!r} is not one this server gave") from None
+        query = sa.select(feedback).order_by(feedback.c.type, feedback.c.user_id, feedback.c.item_id).offset(offset).limit(n + 1)
+        with self.engine.connect() as c:
+            rows = c.execute(query).all()
+        page = [Feedback(r.user_id, r.item_id, r.type, r.value, r.timestamp.timestamp()) for r in rows[:n]]
+        return page, (str(offset + n) if len(rows) > n else "")
 
     def delete_feedback(self, user_id: str, item_id: str, type: str | None = None) -> int:
         query = feedback.delete().where(feedback.c.user_id == user_id, feedback.c.item_id == item_id)

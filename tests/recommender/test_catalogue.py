@@ -82,7 +82,7 @@ def test_feedback_without_overwrite_keeps_the_first(catalogue):
 
 def test_feedback_on_an_unknown_item_is_refused_whole(catalogue):
     catalogue.put_items(GADGETS)
-    with pytest.raises(DataError, match="unknown item.*nope"):
+    with pytest.raises(NotFoundError, match="unknown item.*nope"):
         catalogue.add_feedback([Feedback("ann", "g1", "click"), Feedback("ann", "nope", "click")])
     assert catalogue.counts()["feedback"] == 0
 

@@ -1,0 +1,188 @@
+"""The recommender as served: the stored catalogue plus the ranking model in memory, kept in step.
+
+Plain Python; the gorse-compatible API (``recommender.api``) and the demo page call it::
+
+    service = RecommenderService(Catalogue(engine), embedder=Embedder())
+    service.rebuild()                                  # index every stored item, learn from all feedback
+    service.put_items([Item("m9", "Heat", "A heist thriller")])   # recommendable at once, no clicks needed
+    service.add_feedback([Feedback("ann", "m9")])      # moves ann's next recommendations at once
+    recs, source = service.recommend("ann", n=10)      # [Recommendation(item, score, source)], "content"
+
+Every answer says which source produced it: ``content`` (the user's clicks), ``profile``
+(a free-text profile), ``popular`` (nothing known about the user yet), ``similar-items``.
+Writes go to the database first; the model is updated after, under a lock, so a request
+never sees a half-updated index. Text edits of existing items reach the index at the next
+``rebuild`` (the periodic retrain job).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from shared.embeddings import Embedder
+from shared.errors import DataError, NotFoundError
+
+from .baselines import ContentRecommender, PopularRecommender, Recommendation
+from .catalogue import Catalogue
+from .records import Feedback, Item
+
+MAX_N = 1000
+PAGE = 1000
+
+
+class RecommenderService:
+    def __init__(self, catalogue: Catalogue, *, embedder: Embedder | None = None):
+        self.catalogue = catalogue
+        self.embedder = embedder
+        self._lock = threading.RLock()
+        self.model_: ContentRecommender | None = None
+        self.popular_: PopularRecommender | None = None
+        self.hidden_: set[str] = set()
+
+    # --- loading --------------------------------------------------------------------
+
+    def _stored_items(self) -> tuple[list[Item], set[str]]:
+        items, hidden, cursor = [], set(), ""
+        while True:
+            page, cursor = self.catalogue.items(n=PAGE, cursor=cursor)
+            for row in page:
+                items.append(_item(row))
+                if row["hidden"]:
+                    hidden.add(row["id"])
+            if not cursor:
+                return items, hidden
+
+    def _stored_feedback(self, users: Iterable[str]) -> list[Feedback]:
+        return [f for user in users for f in self.catalogue.user_feedback(user, limit=10_000)]
+
+    def rebuild(self, *, show_progress: bool = False) -> dict:
+        """Re-index every stored item and relearn from all stored feedback; swap in atomically."""
+        items, hidden = self._stored_items()
+        users, cursor = [], ""
+        while True:
+            page, cursor = self.catalogue.users(n=PAGE, cursor=cursor)
+            users += [u["id"] for u in page]
+            if not cursor:
+                break
+        feedback = self._stored_feedback(users)
+        model = popular = None
+        if items:
+            popular = PopularRecommender().fit(items, feedback)
+            model = ContentRecommender(self.embedder, fallback=popular).fit(items, feedback, show_progress=show_progress)
+        with self._lock:
+            self.model_, self.popular_, self.hidden_ = model, popular, hidden
+        return {"items": len(items), "users": len(users), "feedback": len(feedback)}
+
+    @property
+    def ready(self) -> bool:
+        return self.model_ is not None
+
+    # --- writes: database first, then the model ------------------------------------
+
+    def put_items(self, items: Sequence[Item], *, hidden: bool = False, labels: Sequence[str] = ()) -> int:
+        written = self.catalogue.put_items(items, hidden=hidden, labels=labels)
+        with self._lock:
+            if self.model_ is None:
+                self.rebuild()
+            else:
+                self.model_.add_items(items)
+            for item in items:
+                if hidden:
+                    self.hidden_.add(item.id)
+                else:
+                    self.hidden_.discard(item.id)
+        return written
+
+    def patch_item(self, item_id: str, **changes) -> dict:
+        row = self.catalogue.patch_item(item_id, **changes)
+        with self._lock:
+            if row["hidden"]:
+                self.hidden_.add(item_id)
+            else:
+                self.hidden_.discard(item_id)
+        return row
+
+    def delete_item(self, item_id: str) -> None:
+        self.catalogue.delete_item(item_id)
+        with self._lock:
+            # The index cannot drop a vector; the item is filtered out until the next rebuild.
+            self.hidden_.add(item_id)
+
+    def add_feedback(self, records: Sequence[Feedback], *, overwrite: bool = True) -> int:
+        written = self.catalogue.add_feedback(records, overwrite=overwrite)
+        with self._lock:
+            if self.model_ is not None:
+                self.model_.add_feedback(records)
+                self.popular_.add_feedback(records)  # also the content model's fallback: one object
+        return written
+
+    # --- reads ----------------------------------------------------------------------
+
+    def _model(self) -> ContentRecommender:
+        if self.model_ is None:
+            raise NotFoundError("the catalogue is empty: insert items first")
+        return self.model_
+
+    def recommend(self, user: str, n: int = 10, *, offset: int = 0, category: str | None = None) -> tuple[list[Recommendation], str]:
+        """Top items for ``user`` after ``offset``, filtered (seen, hidden, deleted, category); and the source."""
+        _check_page(n, offset)
+        profile = None
+        try:
+            profile = self.catalogue.user(user)["comment"] or None
+        except NotFoundError:
+            pass  # an unknown user is a cold-start user, not an error (as in gorse)
+        with self._lock:
+            model = self._model()
+            recs = model.recommend(user, n + offset, profile_text=profile, categories=[category] if category else None,
+                                   hidden=self.hidden_)
+        recs = recs[offset:]
+        return recs, (recs[0].source if recs else "popular")
+
+    def session_recommend(self, feedback: Sequence[Feedback], n: int = 10) -> list[Recommendation]:
+        """For an anonymous session: its clicks stand in for a user's history."""
+        _check_page(n, 0)
+        history = [f.item for f in sorted(feedback, key=lambda f: f.timestamp or 0)]
+        times = [f.timestamp for f in feedback] if all(f.timestamp is not None for f in feedback) else None
+        with self._lock:
+            return self._model().recommend(None, n, history=history, times=times, hidden=self.hidden_)
+
+    def neighbors(self, item_id: str, n: int = 10, *, offset: int = 0) -> list[Recommendation]:
+        """Items whose text is closest to this one's."""
+        _check_page(n, offset)
+        with self._lock:
+            model = self._model()
+            if item_id not in model.items_:
+                raise NotFoundError(f"no item {item_id!r}")
+            recs = model.recommend(None, n + offset, history=[item_id], hidden=self.hidden_)
+        return [Recommendation(r.item, r.score, "similar-items") for r in recs[offset:]]
+
+    def popular(self, n: int = 10, *, offset: int = 0, category: str | None = None) -> list[Recommendation]:
+        _check_page(n, offset)
+        with self._lock:
+            if self.popular_ is None:
+                return []
+            return self.popular_.recommend(n + offset, categories=[category] if category else None, hidden=self.hidden_)[offset:]
+
+    def search(self, query: str, n: int = 10) -> list[Recommendation]:
+        """Items whose text means what ``query`` says (semantic search over the same index)."""
+        _check_page(n, 0)
+        with self._lock:
+            model = self._model()
+            vector = model._embedder.encode([query])[0]
+            hits = model.index_.search(np.asarray(vector), k=min(n + len(self.hidden_), len(model.index_)))[0]
+        return [Recommendation(h.id, h.score, "search") for h in hits if h.id not in self.hidden_][:n]
+
+
+def _check_page(n: int, offset: int) -> None:
+    if not 1 <= n <= MAX_N:
+        raise DataError(f"n = {n}: expected 1 to {MAX_N}")
+    if not 0 <= offset <= 100_000:
+        raise DataError(f"offset = {offset}: expected 0 or more")
+
+
+def _item(row: dict) -> Item:
+    stamp = row["timestamp"].timestamp() if row["timestamp"] is not None else None
+    return Item(row["id"], row["title"], row["text"], tuple(row["categories"]), stamp)
