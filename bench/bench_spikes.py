@@ -30,8 +30,6 @@ import argparse
 import datetime as dt
 import importlib
 import json
-import os
-import platform
 import re
 import sys
 import time
@@ -40,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.machine_info import machine  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "finance_news_stream" / "headlines_dev_until_2019-12-31.csv"
 # Labelled sets used only to say how good the sentiment function is at "negative vs rest".
@@ -316,7 +316,7 @@ def main(argv=None) -> int:
     elapsed = time.monotonic() - started
     report = {
         "date": dt.datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(with_torch=False),
         "command": command,
         "seconds": round(elapsed, 1),
         "seconds_preparing": round(prepared, 1),
@@ -350,16 +350,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def table(report: dict) -> str:
