@@ -25,11 +25,14 @@ the criterion). bench/bench_oos.py compares the methods on CLINC150 (bench/resul
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from shared.classifier import FineTuneConfig
+from shared.artifacts import atomic_dir, verify_manifest, write_manifest
+from shared.classifier import FineTuneConfig, TextClassifier
 from shared.errors import ConfigError, DataError
 
 from .intent_files import OUT_OF_SCOPE, normalise_label
@@ -42,6 +45,7 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector",
 # recall in the 2-fold cross-fitted figures (the threshold criterion itself), and the best oos F1.
 # It needs out-of-scope validation examples; without any, FALLBACK_METHOD, the best there of the
 # methods that need none (AUROC, FPR@95TPR), is used.
+DETECTOR_KIND = "troika-oos-detector"
 DEFAULT_METHOD = "combined"
 FALLBACK_METHOD = "knn"
 NEEDS_OOS_TRAINING = {"oos_class"}
@@ -226,6 +230,52 @@ class OutOfScopeDetector:
         over the intents, (n, k); the k intents; out-of-scope scores, (n,))."""
         signals = self.signals(texts)
         return signals.in_scope_probs(), signals.in_scope_labels, self.scorers_[self.method_].score(signals)
+
+    # ---- persistence --------------------------------------------------------------------------
+
+    def save(self, path: str | Path, *, extra: dict | None = None) -> Path:
+        """Write the classifier, every scorer's arrays (safetensors) and the thresholds under one
+        manifest, atomically (the directory it replaces is kept as ``.previous``). No pickle.
+        ``extra``: JSON the caller wants back as ``extra_`` after ``load`` (the bot's policy thresholds)."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            self.classifier_.save(tmp / "classifier")
+            arrays = {f"{name}.{key}": np.ascontiguousarray(value) for name, scorer in self.scorers_.items()
+                      for key, value in scorer.state().items()}
+            save_file(arrays, tmp / "scorers.safetensors")
+            meta = {"method": self.method, "method_": self.method_, "k": self.k, "scorers": list(self.scorers_),
+                    "thresholds": self.thresholds_, "validation": self.validation_, "intents": self.intents_,
+                    "extra": extra if extra is not None else getattr(self, "extra_", {})}
+            (tmp / "detector.json").write_text(json.dumps(meta, indent=1, default=float))
+            write_manifest(tmp, DETECTOR_KIND)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> OutOfScopeDetector:
+        """Load a saved detector after verifying every file against its manifest."""
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        verify_manifest(path, DETECTOR_KIND)
+        meta = json.loads((path / "detector.json").read_text())
+        self = cls(meta["method"], k=meta["k"])
+        self.classifier_ = TextClassifier.load(path / "classifier")
+        arrays = load_file(path / "scorers.safetensors")
+
+        def state_of(name: str) -> dict:
+            return {key.split(".", 1)[1]: value for key, value in arrays.items() if key.startswith(name + ".")}
+
+        parts = {name: make_scorer(name, k=self.k).load_state(state_of(name)) for name in meta["scorers"] if name != "combined"}
+        self.scorers_ = dict(parts)
+        if "combined" in meta["scorers"]:
+            self.scorers_["combined"] = CombinedScorer(parts).load_state(state_of("combined"))
+        self.method_, self.thresholds_, self.validation_ = meta["method_"], meta["thresholds"], meta["validation"]
+        self.threshold_ = self.thresholds_[self.method_]
+        self.intents_ = meta["intents"]
+        self.extra_ = meta.get("extra", {})
+        return self
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The predicted intent per text, or ``OUT_OF_SCOPE`` when its score clears the threshold."""

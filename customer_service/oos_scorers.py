@@ -37,6 +37,13 @@ class Scorer:
     def score(self, signals: Signals) -> np.ndarray:
         raise NotImplementedError
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The learned arrays, to save as safetensors; ``load_state`` puts them back."""
+        return {}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> Scorer:
+        return self
+
 
 class OOSClassScorer(Scorer):
     name = "oos_class"
@@ -74,7 +81,14 @@ class KNNScorer(Scorer):
 
     def fit(self, train, intents, oos=None):
         rows = [i for i, label in enumerate(intents) if label != OUT_OF_SCOPE]
-        self.index_ = VectorIndex(train.embeddings.shape[1], "exact").add(list(range(len(rows))), train.embeddings[rows])
+        return self.load_state({"vectors": train.embeddings[rows]})
+
+    def state(self):
+        return {"vectors": self.vectors_}
+
+    def load_state(self, arrays):
+        self.vectors_ = np.asarray(arrays["vectors"], dtype=np.float32)
+        self.index_ = VectorIndex(self.vectors_.shape[1], "exact").add(list(range(len(self.vectors_))), self.vectors_)
         return self
 
     def score(self, signals):
@@ -102,6 +116,13 @@ class MahalanobisScorer(Scorer):
         y = np.searchsorted(self.intents_, names)
         self.means_ = np.stack([x[y == c].mean(axis=0) for c in range(len(self.intents_))])
         self.precision_ = LedoitWolf(assume_centered=True).fit(x - self.means_[y]).precision_
+        return self
+
+    def state(self):
+        return {"means": self.means_, "precision": self.precision_}
+
+    def load_state(self, arrays):
+        self.means_, self.precision_ = np.asarray(arrays["means"]), np.asarray(arrays["precision"])
         return self
 
     def score(self, signals):
@@ -153,6 +174,15 @@ class CombinedScorer(Scorer):
         self.mean_, self.scale_ = scaler.mean_, scaler.scale_
         self.coef_, self.intercept_ = logistic.coef_[0], float(logistic.intercept_[0])
         return held_out
+
+    def state(self):
+        return {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": np.array([self.intercept_])}
+
+    def load_state(self, arrays):
+        self.part_names_ = sorted(self.parts)
+        self.mean_, self.scale_, self.coef_ = (np.asarray(arrays[k]) for k in ("mean", "scale", "coef"))
+        self.intercept_ = float(arrays["intercept"][0])
+        return self
 
     def score(self, signals):
         if not hasattr(self, "coef_"):

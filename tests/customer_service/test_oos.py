@@ -103,3 +103,22 @@ def test_assess_feeds_the_policy_end_to_end(detector, bot_data):
     paths = [decide(dict(zip(labels, row)), score, [], thresholds) for row, score in zip(probs, oos_scores)]
     assert [(d.path, d.intent) for d in paths] == [("intent", "lost_card"), ("intent", "interest_rate"), ("handoff", None), ("handoff", None)]
     assert paths[2].reason.startswith("out of scope")
+
+
+def test_a_saved_detector_loads_and_scores_the_same_and_a_flipped_byte_is_refused(detector, bot_data, tmp_path):
+    from customer_service.oos import OutOfScopeDetector
+    from shared.errors import IntegrityError
+
+    saved = detector.save(tmp_path / "detector")
+    loaded = OutOfScopeDetector.load(saved)
+    texts = bot_data["validation"][0] + ["", "x" * 3000]
+    for method in detector.scorers_:
+        np.testing.assert_allclose(loaded.score(texts, method), detector.score(texts, method), rtol=1e-4, atol=1e-4)
+    assert (loaded.method_, loaded.threshold_, loaded.intents_) == (detector.method_, detector.threshold_, detector.intents_)
+    assert loaded.predict(texts) == detector.predict(texts)
+    scorers = saved / "scorers.safetensors"
+    data = bytearray(scorers.read_bytes())
+    data[-1] ^= 1
+    scorers.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="scorers.safetensors"):
+        OutOfScopeDetector.load(saved)

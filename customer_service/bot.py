@@ -1,0 +1,138 @@
+"""The support bot: one message in, an intent's answer, a clarifying question, a knowledge-base
+answer or a handoff out, each saying which path produced it and why.
+
+    bot = IntentBot(detector, responses, KnowledgeBase.build(passages, Embedder()), thresholds)
+    bot.respond("where is my card?", history=[])   # BotReply(text=..., path="intent", intent="card_arrival", ...)
+
+The decision itself is ``policy.decide``; this module only gathers what it needs (intent
+probabilities and out-of-scope score from the detector, knowledge-base hits) and turns the
+decision into words. Two conversational rules use the history:
+
+- a clarifying question's choices are buttons; a reply that is exactly one of them answers
+  that intent, with no second guess;
+- a short follow-up that is not answerable on its own ("and for a virtual card?") is read
+  again together with the visitor's previous message, and that reading wins when it answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.embeddings import Embedder, Hit, VectorIndex
+from shared.errors import DataError
+
+from .knowledge_files import Passage
+from .oos import OutOfScopeDetector
+from .policy import Decision, PolicyThresholds, decide
+from .response_files import Responses
+from .service import HANDOFF_TEXT, BotReply
+
+FOLLOW_UP_WORDS = 6  # a message this short may lean on the previous one
+HITS = 3
+
+
+def choice_label(intent: str) -> str:
+    """What a visitor reads on a choice button: ``card_fee`` → ``card fee``."""
+    return intent.replace("_", " ")
+
+
+@dataclass
+class KnowledgeBase:
+    """Passages and a vector index over them, searched with the same embedder."""
+
+    passages: dict[str, Passage]
+    embedder: Embedder
+    index: VectorIndex
+
+    @classmethod
+    def build(cls, passages: Sequence[Passage], embedder: Embedder, *, show_progress: bool = False) -> KnowledgeBase:
+        if not passages:
+            raise DataError("the knowledge base has no passages")
+        index = VectorIndex.build([p.id for p in passages], [p.search_text for p in passages], embedder, show_progress=show_progress)
+        return cls({p.id: p for p in passages}, embedder, index)
+
+    def search(self, text: str, k: int = HITS) -> list[Hit]:
+        return self.index.search(self.embedder.encode([text]), k=min(k, len(self.passages)))[0]
+
+
+class IntentBot:
+    """Implements ``service.Bot``. Any part may be missing: without a detector every message
+    goes to the knowledge base, without a knowledge base an unsure message is handed off."""
+
+    def __init__(self, detector: OutOfScopeDetector | None, responses: Responses, knowledge: KnowledgeBase | None = None,
+                 thresholds: PolicyThresholds | None = None):
+        self.detector = detector
+        self.responses = responses
+        self.knowledge = knowledge
+        self.thresholds = thresholds or PolicyThresholds(oos=detector.threshold_ if detector else PolicyThresholds.oos)
+
+    def decide(self, text: str) -> Decision:
+        hits = self.knowledge.search(text) if self.knowledge else []
+        if self.detector is None:
+            return decide({}, None, hits, self.thresholds)
+        probs, intents, oos = self.detector.assess([text])
+        return decide(dict(zip(intents, probs[0])), float(oos[0]), hits, self.thresholds)
+
+    def respond(self, text: str, history: list) -> BotReply:
+        chosen = _chosen_intent(text, history)
+        if chosen is not None and chosen in self.responses:
+            return BotReply(self.responses.answer(chosen), "intent", intent=chosen, confidence=None,
+                            details={"reason": f"the visitor chose {choice_label(chosen)!r} from the choices offered"})
+        decision = self.decide(text)
+        previous = _previous_user_text(history)
+        if previous and len(text.split()) <= FOLLOW_UP_WORDS and self._may_lean_on_context(decision):
+            with_context = self.decide(f"{previous} {text}")
+            if with_context.path == "intent" or (with_context.path == "clarify" and decision.path == "handoff"):
+                return self._reply(with_context, context=previous)
+        return self._reply(decision)
+
+    def _may_lean_on_context(self, decision: Decision) -> bool:
+        """Only a message that is ours but unclear: one the detector calls out of scope stays out of
+        scope (the weather does not become a card question because a card was asked about before),
+        and a knowledge-base answer found for the message itself stands."""
+        out_of_scope = decision.oos_score is not None and decision.oos_score >= self.thresholds.oos
+        return decision.path in ("clarify", "handoff") and not out_of_scope
+
+    def _reply(self, decision: Decision, context: str | None = None) -> BotReply:
+        details: dict = {"reason": decision.reason}
+        if decision.oos_score is not None:
+            details["oos_score"] = round(float(decision.oos_score), 4)
+        if context is not None:
+            details["read_with"] = context
+        confidence = round(float(decision.confidence), 4) if decision.confidence else None
+        if decision.path == "intent":
+            if decision.intent not in self.responses:
+                details["reason"] = f"{decision.reason}; but no answer is written for {decision.intent}"
+                return BotReply(HANDOFF_TEXT, "handoff", intent=decision.intent, confidence=confidence, details=details)
+            return BotReply(self.responses.answer(decision.intent), "intent", intent=decision.intent, confidence=confidence, details=details)
+        if decision.path == "clarify":
+            labels = [choice_label(i) for i in decision.choices]
+            details["choices"] = labels
+            details["choice_intents"] = list(decision.choices)
+            return BotReply(f"Did you mean {labels[0]} or {labels[1]}?", "clarify", confidence=confidence, details=details)
+        if decision.path == "retrieval":
+            passage = self.knowledge.passages[decision.hit.id]
+            details["sources"] = [{"title": passage.title or passage.source, "url": _url(passage.source)}]
+            return BotReply(passage.text, "retrieval", confidence=round(float(decision.hit.score), 4), details=details)
+        return BotReply(HANDOFF_TEXT, "handoff", confidence=confidence, details=details)
+
+
+def _url(source: str) -> str | None:
+    return source if source.startswith(("http://", "https://")) else None
+
+
+def _previous_user_text(history: list) -> str | None:
+    return next((t.text for t in reversed(history) if t.role == "user"), None)
+
+
+def _chosen_intent(text: str, history: list) -> str | None:
+    """The intent behind ``text`` when it is one of the choices the bot's last turn offered."""
+    last_bot = next((t for t in reversed(history) if t.role == "bot"), None)
+    if last_bot is None or last_bot.path != "clarify":
+        return None
+    labels, intents = last_bot.details.get("choices", []), last_bot.details.get("choice_intents", [])
+    for label, intent in zip(labels, intents):
+        if text.strip().lower() == label.lower():
+            return intent
+    return None

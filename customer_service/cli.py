@@ -1,0 +1,149 @@
+"""``troika cs ...``: train and evaluate the support bot's intent model and out-of-scope detector.
+
+    troika cs train --intents TRAIN --validation VAL [--oos-train F] [--oos-validation F] [--mode full|fast] --out DIR
+    troika cs evaluate --model DIR --data TEST [--oos F]
+
+Intent files are CSV/JSONL ``text,intent`` (BANKING77's ``text,category`` as it is), the CLINC150
+JSON layout or Rasa ``nlu.yml``; rows whose intent is ``oos`` / ``out_of_scope`` are out-of-scope
+examples. ``--oos*`` files are CSV/JSONL with a ``text`` column (an intent column is ignored).
+Errors are TroikaError, printed by ``shared.cli.main`` as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from shared.errors import DataError
+
+EXAMPLES = """examples:
+  troika cs train --mode fast --out var/models/intents \\
+      --intents ../shared/data/banking77/train.csv --validation ../shared/data/banking77/validation.csv
+  troika cs evaluate --model var/models/intents --data ../shared/data/banking77/validation.csv
+"""
+
+
+def _examples(path: Path, split: str):
+    """(texts, intents) of a file; a CLINC150 JSON file gives its ``split`` (train or validation)."""
+    from .intent_files import IntentSplits, load_intents
+
+    loaded = load_intents(path)
+    if isinstance(loaded, IntentSplits):
+        loaded = getattr(loaded, split)
+    if not loaded.texts:
+        raise DataError(f"{path}: no examples")
+    return list(loaded.texts), list(loaded.intents)
+
+
+def _with_oos(texts: list[str], intents: list[str], oos_file: Path | None) -> tuple[list[str], list[str]]:
+    from .intent_files import OUT_OF_SCOPE, normalise_label, read_oos_texts
+
+    extra = read_oos_texts(oos_file) if oos_file else []
+    return texts + extra, [normalise_label(i) for i in intents] + [OUT_OF_SCOPE] * len(extra)
+
+
+def cmd_train(args) -> str:
+    from shared.classifier import FineTuneConfig
+
+    from .oos import OutOfScopeDetector
+    from .policy import choose_thresholds
+
+    # Read every file first: a bad one fails in a second, not after training.
+    train = _with_oos(*_examples(args.intents, "train"), args.oos_train)
+    val_texts, val_intents = _with_oos(*_examples(args.validation, "validation"), args.oos_validation)
+    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
+    config = FineTuneConfig(mode=args.mode, **overrides)
+    start = time.perf_counter()
+    detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model).fit(
+        *train, validation=(val_texts, val_intents), progress=not args.quiet)
+    probs, labels, oos_scores = detector.assess(val_texts)
+    thresholds = choose_thresholds(probs, labels, val_intents, oos_scores, oos_threshold=detector.threshold_)
+    out = detector.save(args.out, extra={"policy": thresholds.__dict__})
+    rates = detector.validation_[detector.method_]
+    return (f"trained a {args.mode} intent model on {len(train[0])} examples ({len(detector.intents_)} intents), "
+            f"out-of-scope method {detector.method_}; validation in-scope accuracy {rates['in_scope_accuracy']:.4f}, "
+            f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s → {out}")
+
+
+def evaluate(detector, texts: list[str], intents: list[str]) -> dict:
+    """The figures ``troika cs evaluate`` prints, for any loaded detector and labelled rows."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from .intent_files import OUT_OF_SCOPE
+    from .policy import PolicyThresholds, policy_value
+
+    unknown = sorted(set(intents) - set(detector.intents_) - {OUT_OF_SCOPE})
+    if unknown:
+        raise DataError(f"intents the model was not trained on: {', '.join(unknown[:5])}")
+    probs, labels, oos_scores = detector.assess(texts)
+    true = np.array(intents)
+    closed = np.array(labels)[probs.argmax(axis=1)]
+    flagged = oos_scores >= detector.threshold_
+    predicted = np.where(flagged, OUT_OF_SCOPE, closed)
+    is_oos = true == OUT_OF_SCOPE
+    in_scope = ~is_oos
+    policy = PolicyThresholds(**getattr(detector, "extra_", {}).get("policy", {"oos": detector.threshold_}))
+    shares = policy_value(probs, labels, intents, oos_scores, policy)
+
+    def share(mask) -> float | None:
+        return float(mask.mean()) if mask.size else None
+
+    return {
+        "n": len(texts), "n_in_scope": int(in_scope.sum()), "n_oos": int(is_oos.sum()),
+        "accuracy": share(closed[in_scope] == true[in_scope]),
+        "in_scope_accuracy": share(predicted[in_scope] == true[in_scope]),
+        "oos_recall": share(flagged[is_oos]),
+        "oos_precision": share(is_oos[flagged]),
+        "macro_f1": float(f1_score(true, predicted, average="macro", zero_division=0)),
+        # A model directory holds no knowledge base, so nothing is retrieved: every fallback is a handoff.
+        "answered": shares["answered"], "clarified": shares["clarified"], "retrieved": 0.0, "handed_off": shares["fallback"],
+        "oos_method": detector.method_, "oos_threshold": float(detector.threshold_), "policy": policy.__dict__,
+    }
+
+
+def cmd_evaluate(args) -> None:
+    from .oos import OutOfScopeDetector
+
+    texts, intents = _with_oos(*_examples(args.data, "validation"), args.oos)  # read first: a bad file fails before a model loads
+    report = evaluate(OutOfScopeDetector.load(args.model), texts, intents)
+    print(json.dumps(report, indent=1))
+    summary = f"{report['n']} messages: accuracy {report['accuracy']:.4f}, in-scope accuracy {report['in_scope_accuracy']:.4f}"
+    if report["oos_recall"] is not None:
+        summary += f", out-of-scope recall {report['oos_recall']:.4f}"
+    print(summary, file=sys.stderr)
+
+
+def register(subparsers) -> None:
+    import argparse
+
+    from .oos_scorers import METHODS
+
+    cs = subparsers.add_parser("cs", help="support bot: intent model and out-of-scope detection", epilog=EXAMPLES,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = cs.add_subparsers(dest="cs_command", metavar="VERB", required=True)
+
+    p = verbs.add_parser("train", help="train the intent classifier and out-of-scope detector",
+                         description="Train on --intents, choose the out-of-scope threshold and the answer/clarify thresholds on "
+                         "--validation (with its out-of-scope rows and --oos-validation), and save everything to --out.")
+    p.add_argument("--intents", type=Path, required=True, metavar="TRAIN", help="training intents (CSV/JSONL text,intent; CLINC150 JSON; Rasa nlu.yml)")
+    p.add_argument("--validation", type=Path, required=True, metavar="VAL", help="validation intents, same formats")
+    p.add_argument("--oos-train", type=Path, metavar="F", help="out-of-scope training sentences (CSV/JSONL with a text column)")
+    p.add_argument("--oos-validation", type=Path, metavar="F", help="out-of-scope validation sentences")
+    p.add_argument("--mode", choices=["full", "fast"], default="full", help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head (seconds)")
+    p.add_argument("--method", choices=["auto", *METHODS], default="auto", help="out-of-scope method (auto: combined when out-of-scope examples are given, else knn)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="model directory to write")
+    p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser("evaluate", help="JSON metrics of a trained model on labelled messages",
+                         description="accuracy (closed set), in_scope_accuracy (an in-scope message flagged out of scope counts as "
+                         "wrong), oos_recall, oos_precision, macro_f1 and the share of answered / clarified / retrieved / handed-off messages.")
+    p.add_argument("--model", type=Path, required=True, metavar="DIR", help="directory written by troika cs train")
+    p.add_argument("--data", type=Path, required=True, metavar="TEST", help="labelled messages (CSV/JSONL text,intent; CLINC150 JSON: its validation split)")
+    p.add_argument("--oos", type=Path, metavar="F", help="more out-of-scope messages (CSV/JSONL with a text column)")
+    p.set_defaults(func=cmd_evaluate)

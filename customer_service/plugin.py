@@ -1,0 +1,132 @@
+"""How ``troika run`` hosts the support bot: its tables, its bot, its blueprint under /cs.
+
+The bot is built in ``prepare`` from the files named in ``[customer_service]`` of troika.toml,
+or from the demo bank in ``customer_service/demo`` when none are named::
+
+    [customer_service]
+    intents = "data/intents.csv"       # text,intent (CSV/JSONL, CLINC150 JSON or Rasa nlu.yml)
+    oos = "data/out_of_scope.csv"      # optional: messages the bot must not answer from an intent
+    responses = "data/responses.yml"   # intent -> answer templates
+    knowledge = ["data/faq.csv", "data/guide.md"]
+    handoff_webhook = "https://hooks.example/support"   # optional
+    thresholds = { confidence = 0.6 }  # optional overrides of the thresholds chosen on validation
+    rate_limit = "20/second;600/minute"
+
+One validation example in four per intent (and half of the out-of-scope examples) is held out
+to choose the out-of-scope threshold, so a small file still gets thresholds fitted to it.
+Training is fast mode (frozen encoder + linear head): seconds on a demo-sized file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import customer_service
+from shared.classifier import FineTuneConfig
+from shared.config import Config
+from shared.embeddings import Embedder
+from shared.errors import ConfigError
+from shared.server import Plugin
+from shared.storage import engine_for, migrate
+
+from .bot import IntentBot, KnowledgeBase
+from .conversations import Conversations
+from .intent_files import OUT_OF_SCOPE, IntentExamples, load_intents, read_oos_texts
+from .knowledge_files import read_knowledge
+from .oos import OutOfScopeDetector
+from .policy import PolicyThresholds
+from .response_files import read_responses
+from .service import ChatService, HandoffNotifier
+from .web import make_blueprint
+
+log = logging.getLogger(__name__)
+
+PACKAGE = Path(customer_service.__file__).parent
+DEMO = PACKAGE / "demo"
+DEMO_FILES = {"intents": DEMO / "intents.csv", "oos": DEMO / "oos.csv", "responses": DEMO / "responses.yml",
+              "knowledge": [DEMO / "faq.csv", DEMO / "guide.md"]}
+HOLD_OUT_EVERY = 4
+# The demo's knowledge base has no held-out questions to choose its threshold on, so it is set by
+# hand: MiniLM puts a paraphrase of a demo FAQ question at 0.45-0.85 and unrelated text below 0.3.
+DEMO_THRESHOLDS = {"retrieval": 0.4}
+
+
+def hold_out(examples: IntentExamples, every: int = HOLD_OUT_EVERY) -> tuple[IntentExamples, IntentExamples]:
+    """(train, validation): each intent's every ``every``-th example, counted from its second, is held out."""
+    seen: dict[str, int] = defaultdict(int)
+    train, val = ([], []), ([], [])
+    for text, intent in zip(examples.texts, examples.intents):
+        seen[intent] += 1
+        part = val if seen[intent] % every == 2 % every else train
+        part[0].append(text)
+        part[1].append(intent)
+    return IntentExamples(*train, source=examples.source), IntentExamples(*val, source=examples.source)
+
+
+def _paths(settings: dict, base: Path) -> dict:
+    """The bot's files from settings (relative to ``base``), the demo's where settings name none."""
+    if "intents" not in settings:
+        return DEMO_FILES
+    if "responses" not in settings:
+        raise ConfigError("[customer_service] names intents but no responses: add responses = \"answers.yml\"")
+    resolve = lambda p: (base / p) if not Path(p).is_absolute() else Path(p)  # noqa: E731
+    knowledge = settings.get("knowledge", [])
+    return {"intents": resolve(settings["intents"]), "oos": resolve(settings["oos"]) if settings.get("oos") else None,
+            "responses": resolve(settings["responses"]),
+            "knowledge": [resolve(p) for p in ([knowledge] if isinstance(knowledge, str) else knowledge)]}
+
+
+def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | None = None, progress: bool = True) -> IntentBot:
+    """Train the intent model and out-of-scope detector, index the knowledge base: a ready bot."""
+    examples = load_intents(paths["intents"])
+    train, val = hold_out(examples)
+    oos = read_oos_texts(paths["oos"]) if paths.get("oos") else []
+    oos_train, oos_val = oos[0::2], oos[1::2]
+    detector = OutOfScopeDetector(config=FineTuneConfig(mode="fast"), base_model=base_model or None).fit(
+        train.texts, train.intents, oos_train,
+        validation=(val.texts + oos_val, val.intents + [OUT_OF_SCOPE] * len(oos_val)), progress=progress)
+    responses = read_responses(paths["responses"])
+    missing = responses.missing(detector.intents_)
+    if missing:
+        log.warning("no answer written for %d intent(s) (%s): those messages are handed off", len(missing), ", ".join(missing[:5]))
+    passages = read_knowledge(paths["knowledge"]) if paths.get("knowledge") else []
+    knowledge = KnowledgeBase.build(passages, Embedder(base_model or None)) if passages else None
+    policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
+    return IntentBot(detector, responses, knowledge, policy)
+
+
+class BotHolder:
+    """The bot the service asks, swapped whole when a new one is ready."""
+
+    def __init__(self):
+        self.bot: IntentBot | None = None
+
+    def __call__(self) -> IntentBot | None:
+        return self.bot
+
+
+def make_plugin(config: Config) -> Plugin:
+    settings = config.section("customer_service")
+    engine = engine_for(config.database_url)
+    holder = BotHolder()
+    chats = Conversations(engine)
+    webhook = settings.get("handoff_webhook")
+    service = ChatService(chats, bot=holder, notifier=HandoffNotifier(chats, webhook) if webhook else None)
+    blueprint, spec = make_blueprint(service, cors_origins=config.cors_origins, settings=settings)
+    paths = _paths(settings, Path.cwd())
+
+    def prepare() -> None:
+        migrate(engine, PACKAGE / "migrations", "customer_service_alembic_version")
+        thresholds = settings.get("thresholds", DEMO_THRESHOLDS if paths is DEMO_FILES else None)
+        holder.bot = build_bot(paths, thresholds=thresholds, base_model=config.base_model)
+        log.info("support bot ready: %d intents, %d knowledge-base passages", len(holder.bot.detector.intents_),
+                 len(holder.bot.knowledge.passages) if holder.bot.knowledge else 0)
+
+    def ready() -> tuple[bool, str]:
+        return (holder.bot is not None, "intent model and knowledge base loaded" if holder.bot else "the bot is still being built")
+
+    return Plugin(name="customer_service", title="Support chat",
+                  description="An intent bot that answers, asks when unsure, searches the help pages and hands off to a person.",
+                  blueprint=blueprint, url_prefix="/cs", prepare=prepare, ready=ready, api_spec=spec)

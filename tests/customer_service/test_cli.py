@@ -1,0 +1,72 @@
+"""``troika cs train`` / ``troika cs evaluate`` in the exact forms the figures are checked with, on tiny CSVs."""
+
+import csv
+import json
+
+import pytest
+
+from shared.cli import main
+
+from .conftest import OOS_TRAIN, OOS_VALIDATION, TRAIN, VALIDATION
+
+
+def write_csv(path, rows, header=("text", "intent")):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cs")
+    return {
+        "train": write_csv(d / "train.csv", [(t, i) for i, ts in TRAIN.items() for t in ts]),
+        # Validation carries its out-of-scope rows inline (intent "oos"), as CLINC150 exports do.
+        "validation": write_csv(d / "val.csv", [(t, i) for i, ts in VALIDATION.items() for t in ts] + [(t, "oos") for t in OOS_VALIDATION[:1]]),
+        "oos_train": write_csv(d / "oos_train.csv", [(t, "oos") for t in OOS_TRAIN]),
+        "oos_validation": write_csv(d / "oos_val.csv", [(t, "oos") for t in OOS_VALIDATION[1:]]),
+        "dir": d,
+    }
+
+
+@pytest.fixture(scope="module")
+def model(files):
+    out = files["dir"] / "model"
+    assert main(["--quiet", "cs", "train", "--intents", files["train"], "--validation", files["validation"], "--oos-train", files["oos_train"],
+                 "--oos-validation", files["oos_validation"], "--mode", "fast", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_then_evaluate_prints_every_figure_as_json(model, files, capsys):
+    capsys.readouterr()
+    assert main(["cs", "evaluate", "--model", str(model), "--data", files["validation"], "--oos", files["oos_validation"]]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    for key in ("accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1", "answered", "clarified", "retrieved", "handed_off"):
+        assert 0.0 <= report[key] <= 1.0, key
+    assert (report["n"], report["n_in_scope"], report["n_oos"]) == (9, 6, 3)
+    assert report["in_scope_accuracy"] <= report["accuracy"]
+    assert report["answered"] + report["clarified"] + report["handed_off"] == pytest.approx(1.0)
+    assert "in-scope accuracy" in captured.err and "{" not in captured.err
+
+
+def test_evaluate_without_out_of_scope_rows_reports_no_oos_recall(model, files, capsys):
+    data = write_csv(files["dir"] / "in_scope.csv", [(t, i) for i, ts in VALIDATION.items() for t in ts])
+    capsys.readouterr()
+    assert main(["cs", "evaluate", "--model", str(model), "--data", data]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_oos"] == 0 and report["oos_recall"] is None
+
+
+def test_bad_input_is_one_line_and_exit_2(model, files, capsys):
+    unknown = write_csv(files["dir"] / "unknown.csv", [("how do I fly a kite", "kites")])
+    assert main(["cs", "evaluate", "--model", str(model), "--data", unknown]) == 2
+    assert capsys.readouterr().err.strip() == "troika: error: intents the model was not trained on: kites"
+    missing_column = write_csv(files["dir"] / "bad.csv", [("a",)], header=("sentence",))
+    assert main(["cs", "train", "--intents", missing_column, "--validation", files["validation"], "--mode", "fast",
+                 "--out", str(files["dir"] / "never")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (files["dir"] / "never").exists()
+    assert main(["cs", "evaluate", "--model", str(files["dir"] / "nothing"), "--data", files["validation"]]) == 2
