@@ -4,6 +4,7 @@ The bot is built in ``prepare`` from the files named in ``[customer_service]`` o
 or from the demo bank in ``customer_service/demo`` when none are named::
 
     [customer_service]
+    model = "var/models/intents"       # a directory from `troika cs train`; else the bot trains on `intents`
     intents = "data/intents.csv"       # text,intent (CSV/JSONL, CLINC150 JSON or Rasa nlu.yml)
     oos = "data/out_of_scope.csv"      # optional: messages the bot must not answer from an intent
     responses = "data/responses.yml"   # intent -> answer templates
@@ -67,26 +68,26 @@ def hold_out(examples: IntentExamples, every: int = HOLD_OUT_EVERY) -> tuple[Int
 
 def _paths(settings: dict, base: Path) -> dict:
     """The bot's files from settings (relative to ``base``), the demo's where settings name none."""
-    if "intents" not in settings:
+    if "intents" not in settings and "model" not in settings:
         return DEMO_FILES
     if "responses" not in settings:
-        raise ConfigError("[customer_service] names intents but no responses: add responses = \"answers.yml\"")
+        raise ConfigError("[customer_service] names a model or intents but no responses: add responses = \"answers.yml\"")
     resolve = lambda p: (base / p) if not Path(p).is_absolute() else Path(p)  # noqa: E731
     knowledge = settings.get("knowledge", [])
-    return {"intents": resolve(settings["intents"]), "oos": resolve(settings["oos"]) if settings.get("oos") else None,
+    return {"model": resolve(settings["model"]) if settings.get("model") else None,
+            "intents": resolve(settings["intents"]) if settings.get("intents") else None, "oos": resolve(settings["oos"]) if settings.get("oos") else None,
             "responses": resolve(settings["responses"]),
             "knowledge": [resolve(p) for p in ([knowledge] if isinstance(knowledge, str) else knowledge)]}
 
 
 def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | None = None, progress: bool = True) -> IntentBot:
-    """Train the intent model and out-of-scope detector, index the knowledge base: a ready bot."""
-    examples = load_intents(paths["intents"])
-    train, val = hold_out(examples)
-    oos = read_oos_texts(paths["oos"]) if paths.get("oos") else []
-    oos_train, oos_val = oos[0::2], oos[1::2]
-    detector = OutOfScopeDetector(config=FineTuneConfig(mode="fast"), base_model=base_model or None).fit(
-        train.texts, train.intents, oos_train,
-        validation=(val.texts + oos_val, val.intents + [OUT_OF_SCOPE] * len(oos_val)), progress=progress)
+    """Load the model named in ``paths`` or train one (fast mode) on its intents, index the
+    knowledge base: a ready bot. A trained model brings the thresholds chosen when it was trained."""
+    if paths.get("model"):
+        detector = OutOfScopeDetector.load(paths["model"])
+        thresholds = {**detector.extra_.get("policy", {}), **(thresholds or {})}
+    else:
+        detector = _train_detector(paths, base_model, progress)
     responses = read_responses(paths["responses"])
     missing = responses.missing(detector.intents_)
     if missing:
@@ -95,6 +96,16 @@ def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | 
     knowledge = KnowledgeBase.build(passages, Embedder(base_model or None)) if passages else None
     policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
     return IntentBot(detector, responses, knowledge, policy)
+
+
+def _train_detector(paths: dict, base_model: str | None, progress: bool) -> OutOfScopeDetector:
+    examples = load_intents(paths["intents"])
+    train, val = hold_out(examples) if isinstance(examples, IntentExamples) else (examples.train, examples.validation)
+    oos = read_oos_texts(paths["oos"]) if paths.get("oos") else []
+    oos_train, oos_val = oos[0::2], oos[1::2]
+    return OutOfScopeDetector(config=FineTuneConfig(mode="fast"), base_model=base_model or None).fit(
+        train.texts, train.intents, oos_train,
+        validation=(val.texts + oos_val, val.intents + [OUT_OF_SCOPE] * len(oos_val)), progress=progress)
 
 
 class BotHolder:

@@ -108,3 +108,12 @@ def test_troika_serves_the_demo_bot_at_cs_api_chat(tmp_path, db_url):
     body = client.post("/cs/api/chat", json={"message": "I lost my card"}).json
     assert (body["path"], body["intent"]) == ("intent", "card_lost")
     assert client.get("/health/ready").status_code == 200
+
+
+def test_a_model_from_troika_cs_train_is_loaded_with_its_thresholds_instead_of_training(bot, tmp_path):
+    saved = bot.detector.save(tmp_path / "model", extra={"policy": {"confidence": 0.7, "margin": 0.25}})
+    loaded = build_bot({"model": saved, "responses": DEMO_FILES["responses"], "knowledge": []}, thresholds={"margin": 0.3})
+    assert (loaded.thresholds.confidence, loaded.thresholds.margin) == (0.7, 0.3)  # troika.toml overrides the saved ones
+    assert loaded.knowledge is None
+    (reply,) = converse(loaded, "where is my new card")
+    assert (reply.path, reply.intent) == ("intent", "card_arrival")
