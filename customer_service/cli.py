@@ -2,6 +2,7 @@
 
     troika cs train --intents TRAIN --validation VAL [--oos-train F] [--oos-validation F] [--mode full|fast] --out DIR
     troika cs evaluate --model DIR --data TEST [--oos F]
+    troika cs chat [--model DIR --responses F] [--knowledge F ...]   # a terminal conversation (demo bank by default)
 
 Intent files are CSV/JSONL ``text,intent`` (BANKING77's ``text,category`` as it is), the CLINC150
 JSON layout or Rasa ``nlu.yml``; rows whose intent is ``oos`` / ``out_of_scope`` are out-of-scope
@@ -116,6 +117,34 @@ def cmd_evaluate(args) -> None:
     print(summary, file=sys.stderr)
 
 
+def cmd_chat(args) -> str:
+    import datetime as dt
+
+    from .conversations import Turn
+    from .plugin import DEMO_FILES, DEMO_THRESHOLDS, build_bot
+
+    if args.model and not args.responses:
+        raise DataError("--model needs --responses (the answers per intent, YAML or JSON)")
+    paths = {"model": args.model, "responses": args.responses, "knowledge": args.knowledge or []} if args.model else DEMO_FILES
+    bot = build_bot(paths, thresholds=None if args.model else DEMO_THRESHOLDS, progress=not args.quiet)
+    print("Type a message; an empty line or Ctrl-D ends the conversation.", file=sys.stderr)
+    history: list = []
+    for line in sys.stdin:
+        text = line.strip()
+        if not text:
+            break
+        reply = bot.respond(text, history)
+        print(f"bot [{reply.path}{': ' + reply.intent if reply.intent else ''}]: {reply.text}")
+        for choice in reply.details.get("choices", []):
+            print(f"  choice: {choice}")
+        for source in reply.details.get("sources", []):
+            print(f"  source: {source['title']}" + (f" <{source['url']}>" if source.get("url") else ""))
+        now = dt.datetime.now(dt.timezone.utc)
+        history += [Turn(len(history), "terminal", "user", text, now),
+                    Turn(len(history) + 1, "terminal", "bot", reply.text, now, reply.path, reply.intent, reply.confidence, reply.details)]
+    return f"{len(history) // 2} message(s) answered"
+
+
 def register(subparsers) -> None:
     import argparse
 
@@ -147,3 +176,10 @@ def register(subparsers) -> None:
     p.add_argument("--data", type=Path, required=True, metavar="TEST", help="labelled messages (CSV/JSONL text,intent; CLINC150 JSON: its validation split)")
     p.add_argument("--oos", type=Path, metavar="F", help="more out-of-scope messages (CSV/JSONL with a text column)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = verbs.add_parser("chat", help="talk to the bot in the terminal (the demo bank unless --model is given)",
+                         description="Each line you type is answered as the chat API would, with the path that produced it.")
+    p.add_argument("--model", type=Path, metavar="DIR", help="directory written by troika cs train")
+    p.add_argument("--responses", type=Path, metavar="F", help="answers per intent (YAML or JSON); needed with --model")
+    p.add_argument("--knowledge", type=Path, nargs="+", metavar="F", help="knowledge base: FAQ CSV/JSONL and Markdown files or folders")
+    p.set_defaults(func=cmd_chat)

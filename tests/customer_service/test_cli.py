@@ -70,3 +70,20 @@ def test_bad_input_is_one_line_and_exit_2(model, files, capsys):
     assert capsys.readouterr().err.count("\n") == 1
     assert not (files["dir"] / "never").exists()
     assert main(["cs", "evaluate", "--model", str(files["dir"] / "nothing"), "--data", files["validation"]]) == 2
+
+
+def test_chat_answers_each_line_with_its_path_until_an_empty_line(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("I lost my card\nwhat are your phone opening hours\n\nnever read\n"))
+    assert main(["--quiet", "cs", "chat"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("bot [intent: card_lost]: Freeze the card")
+    assert out[1].startswith("bot [retrieval]: Our phone line is open")
+    assert out[2] == "  source: When can I reach the support team by phone? <https://help.lumen.example/contact>"
+    assert out[-1] == "2 message(s) answered" and not any("never read" in line for line in out)
+
+
+def test_chat_with_a_model_needs_its_responses(model, capsys):
+    assert main(["cs", "chat", "--model", str(model)]) == 2
+    assert "--model needs --responses" in capsys.readouterr().err
