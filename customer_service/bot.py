@@ -68,11 +68,16 @@ class IntentBot:
         self.thresholds = thresholds or PolicyThresholds(oos=detector.threshold_ if detector else PolicyThresholds.oos)
 
     def decide(self, text: str) -> Decision:
-        hits = self.knowledge.search(text) if self.knowledge else []
-        if self.detector is None:
-            return decide({}, None, hits, self.thresholds)
-        probs, intents, oos = self.detector.assess([text])
-        return decide(dict(zip(intents, probs[0])), float(oos[0]), hits, self.thresholds)
+        probs, oos_score = {}, None
+        if self.detector is not None:
+            rows, intents, oos = self.detector.assess([text])
+            probs, oos_score = dict(zip(intents, rows[0])), float(oos[0])
+        decision = decide(probs, oos_score, (), self.thresholds)
+        # Hits only matter on the fallback paths, so the knowledge base is searched (one more
+        # encoding) only for messages no intent answers or clarifies.
+        if decision.path == "handoff" and self.knowledge is not None:
+            decision = decide(probs, oos_score, self.knowledge.search(text), self.thresholds)
+        return decision
 
     def respond(self, text: str, history: list) -> BotReply:
         chosen = _chosen_intent(text, history)

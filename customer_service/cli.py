@@ -74,6 +74,7 @@ def evaluate(detector, texts: list[str], intents: list[str]) -> dict:
     from sklearn.metrics import f1_score
 
     from .intent_files import OUT_OF_SCOPE
+    from .oos import outcome_rates
     from .policy import PolicyThresholds, policy_value
 
     unknown = sorted(set(intents) - set(detector.intents_) - {OUT_OF_SCOPE})
@@ -86,18 +87,16 @@ def evaluate(detector, texts: list[str], intents: list[str]) -> dict:
     predicted = np.where(flagged, OUT_OF_SCOPE, closed)
     is_oos = true == OUT_OF_SCOPE
     in_scope = ~is_oos
+    rates = outcome_rates(oos_scores, is_oos, closed == true, detector.threshold_)
     policy = PolicyThresholds(**getattr(detector, "extra_", {}).get("policy", {"oos": detector.threshold_}))
     shares = policy_value(probs, labels, intents, oos_scores, policy)
-
-    def share(mask) -> float | None:
-        return float(mask.mean()) if mask.size else None
-
     return {
         "n": len(texts), "n_in_scope": int(in_scope.sum()), "n_oos": int(is_oos.sum()),
-        "accuracy": share(closed[in_scope] == true[in_scope]),
-        "in_scope_accuracy": share(predicted[in_scope] == true[in_scope]),
-        "oos_recall": share(flagged[is_oos]),
-        "oos_precision": share(is_oos[flagged]),
+        "accuracy": float((closed == true)[in_scope].mean()) if in_scope.any() else None,
+        "in_scope_accuracy": rates["in_scope_accuracy"] if in_scope.any() else None,
+        # None, not 0, where the rate has no denominator (no out-of-scope rows, nothing flagged).
+        "oos_recall": rates["oos_recall"] if is_oos.any() else None,
+        "oos_precision": rates["oos_precision"] if flagged.any() else None,
         "macro_f1": float(f1_score(true, predicted, average="macro", zero_division=0)),
         # A model directory holds no knowledge base, so nothing is retrieved: every fallback is a handoff.
         "answered": shares["answered"], "clarified": shares["clarified"], "retrieved": 0.0, "handed_off": shares["fallback"],
