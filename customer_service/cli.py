@@ -3,6 +3,7 @@
     troika cs train --intents TRAIN --validation VAL [--oos-train F] [--oos-validation F] [--mode full|fast] --out DIR
     troika cs evaluate --model DIR --data TEST [--oos F]
     troika cs chat [--model DIR --responses F] [--knowledge F ...]   # a terminal conversation (demo bank by default)
+    troika cs retrain [--config troika.toml] [--tolerance 0.0]       # learn from feedback; promote if not worse
 
 Intent files are CSV/JSONL ``text,intent`` (BANKING77's ``text,category`` as it is), the CLINC150
 JSON layout or Rasa ``nlu.yml``; rows whose intent is ``oos`` / ``out_of_scope`` are out-of-scope
@@ -144,6 +145,22 @@ def cmd_chat(args) -> str:
     return f"{len(history) // 2} message(s) answered"
 
 
+def cmd_retrain(args) -> None:
+    from shared.config import load_config
+    from shared.storage import engine_for
+
+    from .conversations import Conversations
+    from .plugin import model_store
+    from .retraining import retrain
+
+    config = load_config(args.config)
+    result = retrain(model_store(config), Conversations(engine_for(config.database_url)), tolerance=args.tolerance,
+                     progress=not args.quiet)
+    print(json.dumps({"promoted": result.promoted, "version": str(result.version), "old": result.old_metrics,
+                      "new": result.new_metrics, "new_intents": result.new_labels, "reason": result.reason}, indent=1))
+    print(result.summary() + (f"; new intents: {', '.join(result.new_labels)}" if result.new_labels else ""), file=sys.stderr)
+
+
 def register(subparsers) -> None:
     import argparse
 
@@ -182,3 +199,12 @@ def register(subparsers) -> None:
     p.add_argument("--responses", type=Path, metavar="F", help="answers per intent (YAML or JSON); needed with --model")
     p.add_argument("--knowledge", type=Path, nargs="+", metavar="F", help="knowledge base: FAQ CSV/JSONL and Markdown files or folders")
     p.set_defaults(func=cmd_chat)
+
+    p = verbs.add_parser("retrain", help="learn from feedback and promote the new model if it is not worse",
+                         description="Admins' corrections and answers visitors called helpful are learned by the served model "
+                         "(warm start, new intents allowed). The candidate is compared with the served model on its validation "
+                         "set plus one new example in four, and becomes active only if it is not worse; a running server "
+                         "switches to it within seconds. The model store is var_dir/customer_service/models of the configuration.")
+    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
+    p.add_argument("--tolerance", type=float, default=0.0, help="promote even when held-out accuracy drops by at most this much")
+    p.set_defaults(func=cmd_retrain)

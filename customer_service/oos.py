@@ -37,7 +37,7 @@ from shared.errors import ConfigError, DataError
 
 from .intent_files import OUT_OF_SCOPE, normalise_label
 from .oos_scorers import METHODS, CombinedScorer, make_scorer
-from .signals import KeepsFitEmbeddings, Signals, compute_signals
+from .signals import KeepsFitEmbeddings, Signals, compute_signals, signals_from_embeddings
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector", "choose_threshold", "outcome_rates"]
 
@@ -46,6 +46,7 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector",
 # It needs out-of-scope validation examples; without any, FALLBACK_METHOD, the best there of the
 # methods that need none (AUROC, FPR@95TPR), is used.
 DETECTOR_KIND = "troika-oos-detector"
+ONNX_DIR = "onnx"
 DEFAULT_METHOD = "combined"
 FALLBACK_METHOD = "knn"
 NEEDS_OOS_TRAINING = {"oos_class"}
@@ -176,9 +177,20 @@ class OutOfScopeDetector:
         eval_intents = val_intents if oos_texts else val_in_intents
         clf = KeepsFitEmbeddings(self.base_model, self.config)
         clf.fit(clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
-        self.classifier_ = clf
+        return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents))
 
-        train = clf.signals_for(clf_texts)
+    def fit_scorers(self, clf: TextClassifier, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
+                    validation: tuple[Sequence[str], Sequence[str]]) -> OutOfScopeDetector:
+        """Fit every scorer and threshold around an already trained classifier (``fit`` trains one;
+        retraining brings a warm-started one). The data is kept (``data_``), so a later retrain can
+        fit the scorers again on it plus what was learned since. Returns self."""
+        train_texts, train_intents, oos_texts = list(texts), list(intents), list(oos_texts)
+        val_texts, val_intents = list(validation[0]), [normalise_label(label) for label in validation[1]]
+        val_oos_texts = [t for t, i in zip(val_texts, val_intents) if i == OUT_OF_SCOPE]
+        self.classifier_ = clf
+        self.data_ = {"train": [train_texts, train_intents], "oos": oos_texts, "validation": [val_texts, val_intents]}
+        clf_texts = train_texts + oos_texts
+        train = clf.signals_for(clf_texts) if hasattr(clf, "signals_for") else compute_signals(clf, clf_texts)
         in_rows = np.arange(len(train_texts))
         oos_signals = train.subset(np.arange(len(train_texts), len(clf_texts))) if oos_texts else None
         available = [m for m in METHODS if not (m in NEEDS_OOS_TRAINING and not oos_texts)
@@ -189,7 +201,7 @@ class OutOfScopeDetector:
         self.scorers_ = dict(parts)
         if "combined" in available:
             self.scorers_["combined"] = CombinedScorer(parts)
-        val = clf.signals_for(val_texts)
+        val = clf.signals_for(val_texts) if hasattr(clf, "signals_for") else compute_signals(clf, val_texts)
         clf.fit_embeddings_ = {}  # free the memory: the kNN index keeps what it needs
         self.validation_ = self._tune(val, val_intents)
         self.thresholds_ = {m: report["threshold"] for m, report in self.validation_.items()}
@@ -219,7 +231,19 @@ class OutOfScopeDetector:
     # ---- inference ----------------------------------------------------------------------------
 
     def signals(self, texts: Sequence[str]) -> Signals:
+        encoder = getattr(self, "encoder_", None)
+        if encoder is not None:  # the ONNX int8 encoder; the head is applied in numpy either way
+            return signals_from_embeddings(self.classifier_, encoder.encode(list(texts)))
         return compute_signals(self.classifier_, list(texts))
+
+    def use_onnx(self, directory: str | Path) -> OutOfScopeDetector:
+        """Serve through the classifier's encoder exported to ONNX int8 (exported there first when
+        ``directory`` holds none): ~2 ms a message instead of ~10 on a CPU core. Returns self."""
+        from shared.onnx_runtime import OnnxEncoder, export_onnx_encoder
+
+        directory = Path(directory)
+        self.encoder_ = OnnxEncoder.load(directory) if directory.exists() else export_onnx_encoder(self.classifier_, directory)
+        return self
 
     def score(self, texts: Sequence[str], method: str | None = None) -> np.ndarray:
         """Out-of-scope score per text (higher = more out of scope), by ``method_`` unless named."""
@@ -233,15 +257,22 @@ class OutOfScopeDetector:
 
     # ---- persistence --------------------------------------------------------------------------
 
-    def save(self, path: str | Path, *, extra: dict | None = None) -> Path:
-        """Write the classifier, every scorer's arrays (safetensors) and the thresholds under one
-        manifest, atomically (the directory it replaces is kept as ``.previous``). No pickle.
-        ``extra``: JSON the caller wants back as ``extra_`` after ``load`` (the bot's policy thresholds)."""
+    def save(self, path: str | Path, *, extra: dict | None = None, onnx: bool = True) -> Path:
+        """Write the classifier, every scorer's arrays (safetensors), the thresholds, the data it
+        was fitted on (for retraining) and, with ``onnx``, its encoder as ONNX int8 (what the bot
+        serves with), all under one manifest, atomically (the directory it replaces is kept as
+        ``.previous``). No pickle. ``extra``: JSON the caller wants back as ``extra_`` after ``load``
+        (the bot's policy thresholds)."""
         from safetensors.numpy import save_file
+
+        from shared.onnx_runtime import export_onnx_encoder
 
         path = Path(path)
         with atomic_dir(path) as tmp:
             self.classifier_.save(tmp / "classifier")
+            if onnx:
+                export_onnx_encoder(self.classifier_, tmp / ONNX_DIR)
+            (tmp / "data.json").write_text(json.dumps(getattr(self, "data_", {}), ensure_ascii=False))
             arrays = {f"{name}.{key}": np.ascontiguousarray(value) for name, scorer in self.scorers_.items()
                       for key, value in scorer.state().items()}
             save_file(arrays, tmp / "scorers.safetensors")
@@ -253,8 +284,9 @@ class OutOfScopeDetector:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> OutOfScopeDetector:
-        """Load a saved detector after verifying every file against its manifest."""
+    def load(cls, path: str | Path, *, onnx: bool = True) -> OutOfScopeDetector:
+        """Load a saved detector after verifying every file against its manifest; with ``onnx``
+        (and an ONNX encoder saved with it) messages are encoded by onnxruntime, not torch."""
         from safetensors.numpy import load_file
 
         path = Path(path)
@@ -275,6 +307,9 @@ class OutOfScopeDetector:
         self.threshold_ = self.thresholds_[self.method_]
         self.intents_ = meta["intents"]
         self.extra_ = meta.get("extra", {})
+        self.data_ = json.loads((path / "data.json").read_text()) if (path / "data.json").exists() else {}
+        if onnx and (path / ONNX_DIR).exists():
+            self.use_onnx(path / ONNX_DIR)
         return self
 
     def predict(self, texts: Sequence[str]) -> list[str]:

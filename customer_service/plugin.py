@@ -16,18 +16,28 @@ or from the demo bank in ``customer_service/demo`` when none are named::
 One validation example in four per intent (and half of the out-of-scope examples) is held out
 to choose the out-of-scope threshold, so a small file still gets thresholds fitted to it.
 Training is fast mode (frozen encoder + linear head): seconds on a demo-sized file.
+
+The model served is the active version of the store under ``var_dir/customer_service/models``:
+made on first start from ``model`` or ``intents`` (again whenever those files change), replaced
+by ``troika cs retrain`` when feedback makes a better one, and picked up by the running server
+within ``reload_seconds`` (default 2) without a restart. Messages and knowledge-base passages are
+encoded by onnxruntime int8 (``onnx = false`` serves with torch).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import defaultdict
 from pathlib import Path
 
 import customer_service
+from shared.artifacts import ActiveWatcher, ArtifactStore
 from shared.classifier import FineTuneConfig
 from shared.config import Config
 from shared.embeddings import Embedder
+from shared.encoder import resolve_encoder
 from shared.errors import ConfigError
 from shared.server import Plugin
 from shared.storage import engine_for, migrate
@@ -80,22 +90,27 @@ def _paths(settings: dict, base: Path) -> dict:
             "knowledge": [resolve(p) for p in ([knowledge] if isinstance(knowledge, str) else knowledge)]}
 
 
-def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | None = None, progress: bool = True) -> IntentBot:
-    """Load the model named in ``paths`` or train one (fast mode) on its intents, index the
-    knowledge base: a ready bot. A trained model brings the thresholds chosen when it was trained."""
-    if paths.get("model"):
-        detector = OutOfScopeDetector.load(paths["model"])
-        thresholds = {**detector.extra_.get("policy", {}), **(thresholds or {})}
-    else:
-        detector = _train_detector(paths, base_model, progress)
+def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | None = None, progress: bool = True,
+              detector: OutOfScopeDetector | None = None, knowledge: KnowledgeBase | None = None) -> IntentBot:
+    """A ready bot: ``detector`` (else the model named in ``paths``, else one trained in fast mode on
+    its intents), its answers, and ``knowledge`` (else the knowledge base in ``paths``, indexed
+    with torch). A trained model brings the thresholds chosen when it was trained."""
+    if detector is None:
+        detector = OutOfScopeDetector.load(paths["model"]) if paths.get("model") else _train_detector(paths, base_model, progress)
+    thresholds = {**getattr(detector, "extra_", {}).get("policy", {}), **(thresholds or {})}
     responses = read_responses(paths["responses"])
     missing = responses.missing(detector.intents_)
     if missing:
         log.warning("no answer written for %d intent(s) (%s): those messages are handed off", len(missing), ", ".join(missing[:5]))
-    passages = read_knowledge(paths["knowledge"]) if paths.get("knowledge") else []
-    knowledge = KnowledgeBase.build(passages, Embedder(base_model or None)) if passages else None
+    if knowledge is None:
+        knowledge = build_knowledge(paths, Embedder(base_model or None))
     policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
     return IntentBot(detector, responses, knowledge, policy)
+
+
+def build_knowledge(paths: dict, embedder) -> KnowledgeBase | None:
+    passages = read_knowledge(paths["knowledge"]) if paths.get("knowledge") else []
+    return KnowledgeBase.build(passages, embedder) if passages else None
 
 
 def _train_detector(paths: dict, base_model: str | None, progress: bool) -> OutOfScopeDetector:
@@ -108,11 +123,52 @@ def _train_detector(paths: dict, base_model: str | None, progress: bool) -> OutO
         validation=(val.texts + oos_val, val.intents + [OUT_OF_SCOPE] * len(oos_val)), progress=progress)
 
 
+def model_store(config: Config) -> ArtifactStore:
+    """Where the served bot model's versions live (``troika cs retrain`` adds to it)."""
+    return ArtifactStore(Path(config.var_dir) / "customer_service" / "models")
+
+
+def _source_fingerprint(paths: dict, base_model: str | None) -> str:
+    """What the first version was made from: a model directory's manifest or the intent files, and the encoder."""
+    digest = hashlib.sha256(str(base_model or "").encode())
+    files = [Path(paths["model"]) / "manifest.json"] if paths.get("model") else [paths["intents"], *([paths["oos"]] if paths.get("oos") else [])]
+    for path in files:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_model(paths: dict, store: ArtifactStore, *, base_model: str | None = None, progress: bool = True) -> Path:
+    """The store's active version when it was made from these files (retrained since, perhaps),
+    else a new first version made from them (a model directory copied, or intents trained)."""
+    source = _source_fingerprint(paths, base_model)
+    active = store.active()
+    if active is not None and (active / "detector.json").exists():
+        if json.loads((active / "detector.json").read_text()).get("extra", {}).get("source") == source:
+            return active
+    if paths.get("model"):
+        detector = OutOfScopeDetector.load(paths["model"], onnx=False)
+    else:
+        detector = _train_detector(paths, base_model, progress)
+    version = detector.save(store.new_version_dir(), extra={**getattr(detector, "extra_", {}), "source": source})
+    return store.activate(version)
+
+
+def _kb_encoder(config: Config):
+    """The knowledge base's encoder as ONNX int8, exported once per encoder under var_dir."""
+    from shared.onnx_runtime import OnnxEncoder, export_onnx_encoder
+
+    path = resolve_encoder(config.base_model or None)
+    cache = Path(config.var_dir) / "customer_service" / f"kb-encoder-{hashlib.sha256(path.encode()).hexdigest()[:12]}"
+    return OnnxEncoder.load(cache) if cache.exists() else export_onnx_encoder(path, cache)
+
+
 class BotHolder:
     """The bot the service asks, swapped whole when a new one is ready."""
 
     def __init__(self):
         self.bot: IntentBot | None = None
+        self.version: Path | None = None  # the store version serving
+        self.watcher: ActiveWatcher | None = None
 
     def __call__(self) -> IntentBot | None:
         return self.bot
@@ -127,17 +183,27 @@ def make_plugin(config: Config) -> Plugin:
     service = ChatService(chats, bot=holder, notifier=HandoffNotifier(chats, webhook) if webhook else None)
     blueprint, spec = make_blueprint(service, cors_origins=config.cors_origins, settings=settings)
     paths = _paths(settings, Path.cwd())
+    thresholds = settings.get("thresholds", DEMO_THRESHOLDS if paths is DEMO_FILES else None)
+    onnx = settings.get("onnx", True)
+    store = model_store(config)
+
+    def load(version: Path) -> None:
+        detector = OutOfScopeDetector.load(version, onnx=onnx)
+        knowledge = holder.bot.knowledge if holder.bot else build_knowledge(paths, _kb_encoder(config) if onnx else Embedder(config.base_model or None))
+        holder.bot = build_bot(paths, thresholds=thresholds, detector=detector, knowledge=knowledge)
+        holder.version = version
+        log.info("support bot ready (%s): %d intents, %d knowledge-base passages", version.name, len(detector.intents_),
+                 len(knowledge.passages) if knowledge else 0)
 
     def prepare() -> None:
         migrate(engine, PACKAGE / "migrations", "customer_service_alembic_version")
-        thresholds = settings.get("thresholds", DEMO_THRESHOLDS if paths is DEMO_FILES else None)
-        holder.bot = build_bot(paths, thresholds=thresholds, base_model=config.base_model)
-        log.info("support bot ready: %d intents, %d knowledge-base passages", len(holder.bot.detector.intents_),
-                 len(holder.bot.knowledge.passages) if holder.bot.knowledge else 0)
+        active = ensure_model(paths, store, base_model=config.base_model)
+        load(active)
+        holder.watcher = ActiveWatcher(store, load, interval=float(settings.get("reload_seconds", 2)), current=active).start()
 
     def ready() -> tuple[bool, str]:
         return (holder.bot is not None, "intent model and knowledge base loaded" if holder.bot else "the bot is still being built")
 
     return Plugin(name="customer_service", title="Support chat",
                   description="An intent bot that answers, asks when unsure, searches the help pages and hands off to a person.",
-                  blueprint=blueprint, url_prefix="/cs", prepare=prepare, ready=ready, api_spec=spec)
+                  blueprint=blueprint, url_prefix="/cs", prepare=prepare, ready=ready, api_spec=spec, state=holder)

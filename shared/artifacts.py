@@ -11,14 +11,18 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import IntegrityError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 # Formats that execute code when loaded; never written, refused when found.
@@ -171,3 +175,44 @@ class ArtifactStore:
         if not older:
             raise NotFoundError(f"no earlier version under {self.root} to roll back to")
         return self.activate(older[-1])
+
+
+class ActiveWatcher:
+    """Calls ``load(path)`` each time ``store``'s active version changes, so a server picks up a
+    promotion without a restart. A daemon thread polls every ``interval`` seconds (one small file
+    read); ``check()`` is one poll, for tests and for callers with their own loop. A version that
+    fails to load is logged and the one already serving stays, until ACTIVE changes again.
+    """
+
+    def __init__(self, store: ArtifactStore, load, *, interval: float = 2.0, current: Path | None = None):
+        self.store, self.load, self.interval = store, load, interval
+        self.current = current if current is not None else store.active()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """Load the active version if it changed since the last look; True when one was loaded."""
+        active = self.store.active()
+        if active is None or active == self.current:
+            return False
+        seen, self.current = self.current, active  # tried once per change, not once per poll
+        try:
+            self.load(active)
+        except Exception:
+            log.exception("could not load %s; still serving %s", active, seen)
+            return False
+        return True
+
+    def start(self) -> ActiveWatcher:
+        def loop():
+            while not self._stop.wait(self.interval):
+                self.check()
+
+        self._thread = threading.Thread(target=loop, name=f"watch-{self.store.root.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 1)

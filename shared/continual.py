@@ -70,14 +70,7 @@ def retrain(
     candidate = TextClassifier.load(active_dir)
     if config is not None:
         candidate.config = config
-    replay_texts, replay_labels = candidate.replay_data()
-    candidate.fit(
-        list(texts) + replay_texts,
-        [str(label) for label in labels] + replay_labels,
-        eval_data=None,
-        warm_start=True,
-        progress=progress,
-    )
+    train_further(candidate, texts, labels, progress=progress)
     old_metrics = _holdout_score(active, holdout_texts, holdout_labels)
     new_metrics = _holdout_score(candidate, holdout_texts, holdout_labels)
     version = store.new_version_dir()
@@ -94,6 +87,23 @@ def retrain(
         reason=reason,
         new_labels=sorted(set(candidate.labels_) - set(active.labels_)),
     )
+
+
+def train_further(candidate: TextClassifier, texts, labels, *, replay: tuple | None = None, eval_data: tuple | None = None,
+                  progress: bool = True) -> TextClassifier:
+    """Continue training ``candidate`` (in place) on new examples plus a replay of old ones, so it
+    learns them without forgetting; labels it never saw are added. ``replay`` is (texts, labels),
+    by default the sample the model keeps of its own training data; ``eval_data`` as in ``fit``
+    (None: a share of the training data is held out). Returns ``candidate``."""
+    replay_texts, replay_labels = replay if replay is not None else candidate.replay_data()
+    candidate.fit(
+        list(texts) + list(replay_texts),
+        [str(label) for label in labels] + [str(label) for label in replay_labels],
+        eval_data=eval_data,
+        warm_start=True,
+        progress=progress,
+    )
+    return candidate
 
 
 def publish_first(store: ArtifactStore, clf: TextClassifier) -> Path:

@@ -56,6 +56,7 @@ class Plugin:
     prepare: Callable[[], None] = _nothing_to_prepare
     ready: Callable[[], tuple[bool, str]] = _always_ready
     api_spec: Any = None  # a shared.openapi.api_spec, served at /<its path>/openapi.json
+    state: Any = None  # what the app lets callers reach (its model holder, for one): tests, admin tools
 
     def __post_init__(self) -> None:
         if not self.url_prefix.startswith("/") or self.url_prefix.rstrip("/") in ("", "/health", "/static"):

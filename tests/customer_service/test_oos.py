@@ -110,12 +110,18 @@ def test_a_saved_detector_loads_and_scores_the_same_and_a_flipped_byte_is_refuse
     from shared.errors import IntegrityError
 
     saved = detector.save(tmp_path / "detector")
-    loaded = OutOfScopeDetector.load(saved)
+    loaded = OutOfScopeDetector.load(saved, onnx=False)  # torch, as trained: the very same scores
     texts = bot_data["validation"][0] + ["", "x" * 3000]
     for method in detector.scorers_:
         np.testing.assert_allclose(loaded.score(texts, method), detector.score(texts, method), rtol=1e-4, atol=1e-4)
     assert (loaded.method_, loaded.threshold_, loaded.intents_) == (detector.method_, detector.threshold_, detector.intents_)
     assert loaded.predict(texts) == detector.predict(texts)
+    assert loaded.data_["train"] == detector.data_["train"]  # kept for retraining
+
+    served = OutOfScopeDetector.load(saved)  # the ONNX int8 encoder saved with it: int8 moves scores a little
+    assert served.encoder_ is not None
+    assert np.mean(np.array(served.predict(texts)) == np.array(detector.predict(texts))) >= 0.9
+    np.testing.assert_allclose(served.score(texts), detector.score(texts), atol=0.1)
     scorers = saved / "scorers.safetensors"
     data = bytearray(scorers.read_bytes())
     data[-1] ^= 1

@@ -72,3 +72,36 @@ def test_a_corrupted_version_is_never_activated(tmp_path):
     with pytest.raises(IntegrityError):
         store.activate(bad)
     assert store.active() == good
+
+
+def test_a_watcher_loads_each_promotion_once_and_keeps_serving_through_a_bad_one(tmp_path):
+    import time
+
+    from shared.artifacts import ActiveWatcher
+
+    store = ArtifactStore(tmp_path / "store")
+    first = store.activate(make_artifact(store.new_version_dir(), "1"))
+    loaded = []
+
+    def load(path):
+        if (path / "weights.json").read_text() == "broken":
+            raise ValueError("cannot read this one")
+        loaded.append(path.name)
+
+    watcher = ActiveWatcher(store, load)
+    assert watcher.check() is False  # the version it started with is already serving
+    second = store.activate(make_artifact(store.new_version_dir(), "2"))
+    assert watcher.check() is True and watcher.check() is False
+    broken = store.activate(make_artifact(store.new_version_dir(), "broken"))
+    assert watcher.check() is False  # logged; the second version keeps serving
+    assert loaded == [second.name] and watcher.current == broken
+
+    watcher = ActiveWatcher(store, load, interval=0.05, current=first).start()  # the thread does the polling
+    try:
+        deadline = time.monotonic() + 5
+        store.activate(second)
+        while loaded[-1:] != [second.name] or len(loaded) < 2:
+            assert time.monotonic() < deadline, "the watcher never loaded the promoted version"
+            time.sleep(0.02)
+    finally:
+        watcher.stop()
