@@ -39,11 +39,14 @@ def choice_label(intent: str) -> str:
 
 @dataclass
 class KnowledgeBase:
-    """Passages and a vector index over them, searched with the same embedder."""
+    """Passages and a vector index over them, searched with the same embedder; optionally the
+    intents' training examples too, indexed by the same embedder, so that one encoding of a
+    message says whether it is nearer a knowledge-base question or an intent's example."""
 
     passages: dict[str, Passage]
     embedder: Embedder
     index: VectorIndex
+    examples: VectorIndex | None = None
 
     @classmethod
     def build(cls, passages: Sequence[Passage], embedder: Embedder, *, show_progress: bool = False) -> KnowledgeBase:
@@ -52,8 +55,21 @@ class KnowledgeBase:
         index = VectorIndex.build([p.id for p in passages], [p.search_text for p in passages], embedder, show_progress=show_progress)
         return cls({p.id: p for p in passages}, embedder, index)
 
+    def with_examples(self, texts: Sequence[str]) -> KnowledgeBase:
+        """The same knowledge base, also indexing these intent examples (a model's training texts)."""
+        texts = list(dict.fromkeys(texts))
+        examples = VectorIndex.build(list(range(len(texts))), texts, self.embedder) if texts else None
+        return KnowledgeBase(self.passages, self.embedder, self.index, examples)
+
     def search(self, text: str, k: int = HITS) -> list[Hit]:
-        return self.index.search(self.embedder.encode([text]), k=min(k, len(self.passages)))[0]
+        return self.lookup(text, k)[0]
+
+    def lookup(self, text: str, k: int = HITS) -> tuple[list[Hit], float | None]:
+        """(best passages, similarity of the closest intent example or None) from one encoding."""
+        vector = self.embedder.encode([text])
+        hits = self.index.search(vector, k=min(k, len(self.passages)))[0]
+        nearest = self.examples.search(vector, k=1)[0][0].score if self.examples is not None else None
+        return hits, nearest
 
 
 class IntentBot:
@@ -72,12 +88,10 @@ class IntentBot:
         if self.detector is not None:
             rows, intents, oos = self.detector.assess([text])
             probs, oos_score = dict(zip(intents, rows[0])), float(oos[0])
-        decision = decide(probs, oos_score, (), self.thresholds)
-        # Hits only matter on the fallback paths, so the knowledge base is searched (one more
-        # encoding) only for messages no intent answers or clarifies.
-        if decision.path == "handoff" and self.knowledge is not None:
-            decision = decide(probs, oos_score, self.knowledge.search(text), self.thresholds)
-        return decision
+        if self.knowledge is None:
+            return decide(probs, oos_score, (), self.thresholds)
+        hits, nearest = self.knowledge.lookup(text)
+        return decide(probs, oos_score, hits, self.thresholds, nearest_example=nearest)
 
     def respond(self, text: str, history: list) -> BotReply:
         chosen = _chosen_intent(text, history)

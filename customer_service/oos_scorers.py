@@ -116,21 +116,26 @@ class MahalanobisScorer(Scorer):
         y = np.searchsorted(self.intents_, names)
         self.means_ = np.stack([x[y == c].mean(axis=0) for c in range(len(self.intents_))])
         self.precision_ = LedoitWolf(assume_centered=True).fit(x - self.means_[y]).precision_
+        self._cache_mpm()
         return self
+
+    def _cache_mpm(self) -> None:
+        # m'Pm of every intent mean: the same for every message, so computed once, not per request
+        self.mpm_ = ((self.means_ @ self.precision_) * self.means_).sum(axis=1)
 
     def state(self):
         return {"means": self.means_, "precision": self.precision_}
 
     def load_state(self, arrays):
         self.means_, self.precision_ = np.asarray(arrays["means"]), np.asarray(arrays["precision"])
+        self._cache_mpm()
         return self
 
     def score(self, signals):
         x = signals.embeddings.astype(np.float64)
         xp = x @ self.precision_
         # (x - m)' P (x - m) = x'Px - 2 x'Pm + m'Pm, for every intent mean m at once
-        mpm = np.einsum("cd,de,ce->c", self.means_, self.precision_, self.means_)
-        distances = (xp * x).sum(axis=1)[:, None] - 2 * xp @ self.means_.T + mpm[None, :]
+        distances = (xp * x).sum(axis=1)[:, None] - 2 * xp @ self.means_.T + self.mpm_[None, :]
         return distances.min(axis=1) if len(x) else np.zeros(0)
 
 

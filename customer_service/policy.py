@@ -79,13 +79,20 @@ def _fallback(reason: str, hits: Sequence, t: PolicyThresholds, **common) -> Dec
     return Decision("handoff", f"{reason}; best knowledge-base match {best.id!r} at {best.score:.2f} < {t.retrieval:.2f}", **common)
 
 
-def decide(probs: Mapping[str, float], oos_score: float | None, hits: Sequence = (), thresholds: PolicyThresholds | None = None) -> Decision:
+def decide(probs: Mapping[str, float], oos_score: float | None, hits: Sequence = (), thresholds: PolicyThresholds | None = None,
+           *, nearest_example: float | None = None) -> Decision:
     """The decision for one message.
 
     ``probs``: calibrated probability per in-scope intent (empty when no intent model is loaded:
     the bot still answers from the knowledge base or hands off). ``oos_score``: the out-of-scope
     detector's score (None: no detector). ``hits``: knowledge-base matches with ``.id`` and a
-    cosine ``.score`` (e.g. ``shared.embeddings.Hit``), any order.
+    cosine ``.score`` (e.g. ``shared.embeddings.Hit``), any order. ``nearest_example``: cosine
+    similarity, in the knowledge base's embedding space, of the message to the closest training
+    example of any intent; a knowledge-base question closer than that (and above the retrieval
+    threshold) answers the message, however confident the classifier is. A classifier must pick
+    one of its intents and is often sure of it for a question it was never taught ("is my money
+    protected?" → top_up at 0.83); which known question the message is nearest to is the fairer
+    arbiter between the two sources of answers.
     """
     t = thresholds or PolicyThresholds()
     ranked = sorted(((float(p), str(label)) for label, p in probs.items()), reverse=True)
@@ -96,6 +103,10 @@ def decide(probs: Mapping[str, float], oos_score: float | None, hits: Sequence =
     common = {"confidence": p1, "oos_score": oos_score}
     if oos_score is not None and oos_score >= t.oos:
         return _fallback(f"out of scope: score {oos_score:.3g} >= {t.oos:.3g}", hits, t, **common)
+    best = max(hits, key=lambda h: h.score, default=None)
+    if best is not None and nearest_example is not None and best.score >= t.retrieval and best.score > nearest_example:
+        return Decision("retrieval", f"knowledge-base question {best.id!r} at {best.score:.2f} is closer than any intent's "
+                        f"example ({nearest_example:.2f})", hit=best, **common)
     lead = p1 - p2
     if p1 >= t.confidence and lead >= t.margin:
         runner = f", {lead:.2f} ahead of {second}" if second else ""

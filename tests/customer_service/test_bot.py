@@ -43,6 +43,18 @@ def test_out_of_scope_with_a_knowledge_base_match_answers_from_it_with_the_sourc
     assert reply.details["reason"].startswith("out of scope")
 
 
+def test_a_help_page_question_no_intent_covers_is_answered_from_the_page_not_a_wrong_intent(bot):
+    # The classifier alone is sure of a wrong intent for these; the FAQ has the question itself.
+    for text, title in [("is my money protected if the bank fails?", "Is my money protected if the bank fails?"),
+                        ("how do I pay in a cheque", "How do I pay in a cheque?")]:
+        (reply,) = converse(bot, text)
+        assert reply.path == "retrieval", reply.details["reason"]
+        assert reply.details["sources"][0]["title"] == title
+        assert "closer than any intent's example" in reply.details["reason"]
+    (reply,) = converse(bot, "I lost my card")  # an intent's own kind of question stays with the intent
+    assert (reply.path, reply.intent) == ("intent", "card_lost")
+
+
 def test_nothing_known_is_handed_off(bot):
     (reply,) = converse(bot, "what's the weather tomorrow")
     assert reply.path == "handoff" and "person" in reply.text

@@ -26,6 +26,17 @@ def test_a_confident_intent_is_answered():
     assert "lost_card at 0.90 >= 0.60, 0.84 ahead of open_account" in d.reason
 
 
+def test_a_knowledge_base_question_nearer_than_any_intent_example_wins_over_a_sure_classifier():
+    sure = {"lost_card": 0.9, "open_account": 0.06, "interest_rate": 0.04}
+    d = decide(sure, 0.1, GOOD_HIT, T, nearest_example=0.55)
+    assert (d.path, d.hit) == ("retrieval", GOOD_HIT[1])
+    assert "closer than any intent's example (0.55)" in d.reason
+    # An intent example at least as near keeps the intent; so does a hit under the retrieval threshold.
+    assert decide(sure, 0.1, GOOD_HIT, T, nearest_example=0.81).path == "intent"
+    assert decide(sure, 0.1, WEAK_HIT, T, nearest_example=0.2).path == "intent"
+    assert decide(sure, 0.1, GOOD_HIT, T).path == "intent"  # no examples indexed: the classifier decides
+
+
 def test_two_close_intents_get_a_clarifying_question():
     d = decide({"lost_card": 0.48, "open_account": 0.44, "interest_rate": 0.08}, 0.1, GOOD_HIT, T)
     assert (d.path, d.choices, d.intent) == ("clarify", ("lost_card", "open_account"), None)

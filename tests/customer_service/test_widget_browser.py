@@ -93,3 +93,47 @@ def test_keyboard_opens_and_escape_closes_the_chat(page):
     assert browser.switch_to.active_element == browser.find_element("css selector", ".troika-chat__input")
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)
     assert toggle.get_attribute("aria-expanded") == "false"
+
+
+def test_the_demo_bank_bot_in_the_widget_answers_asks_finds_and_hands_off(tmp_path, live_server, browser, request):
+    """The real demo bot (as `troika run` serves it) in the real widget: every path a visitor meets."""
+    import os
+
+    from customer_service.plugin import make_plugin
+    from shared.config import load_config
+    from shared.server import build_app
+
+    config = load_config(env={}, var_dir=tmp_path, testing=True, apps=["customer_service"],
+                         database_url=f"sqlite:///{tmp_path}/chat.db")
+    plugin = make_plugin(config)
+    plugin.prepare()
+    base = live_server(build_app(config, [plugin]))
+    browser.get(base + "/cs/")
+    browser.execute_script("window.localStorage.clear()")
+    browser.get(base + "/cs/")
+    browser.find_element("css selector", ".troika-chat__toggle").click()
+
+    chat(browser, "how much is the fee")
+    clarify = wait_for(browser, '.troika-chat__msg--bot[data-path="clarify"]')[0]
+    choices = clarify.find_elements("css selector", ".troika-chat__choice")
+    assert sorted(c.text for c in choices) == ["card fee", "transfer fee"]
+    next(c for c in choices if c.text == "card fee").click()
+    wait_for(browser, '.troika-chat__msg--bot[data-path="intent"]')
+
+    chat(browser, "I lost my card")
+    answer = wait_for(browser, '.troika-chat__msg--bot[data-path="intent"]', count=2)[1]
+    assert "card" in answer.text.lower()
+
+    chat(browser, "is my money protected if the bank fails?")
+    found = wait_for(browser, '.troika-chat__msg--bot[data-path="retrieval"]')[0]
+    link = found.find_element("css selector", "a")
+    assert link.get_attribute("href") == "https://help.lumen.example/protection"
+
+    chat(browser, HOSTILE)
+    handoff = wait_for(browser, '.troika-chat__msg--bot[data-path="handoff"]')[0]
+    assert "member of our team" in handoff.text
+    mine = browser.find_elements("css selector", ".troika-chat__msg--user .troika-chat__text")[-1]
+    assert mine.text == HOSTILE and browser.find_elements("css selector", ".troika-chat img") == []
+
+    # TROIKA_SCREENSHOT=customer_service/docs/widget.png pytest -k demo_bank: the README's picture
+    browser.save_screenshot(os.environ.get("TROIKA_SCREENSHOT") or str(tmp_path / "widget.png"))

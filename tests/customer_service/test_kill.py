@@ -1,0 +1,106 @@
+"""kill -9 of `troika run` in the middle of conversations: every turn the API acknowledged is stored."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import sqlalchemy as sa
+
+MESSAGES = ["I lost my card", "where is my new card", "how much does a transfer cost", "hello", "card"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def start_server(tmp_path, db_url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    config = tmp_path / "troika.toml"
+    config.write_text(f'apps = ["customer_service"]\nvar_dir = "{tmp_path / "var"}"\nport = {port}\n'
+                      f'database_url = "{db_url}"\n[customer_service]\nrate_limit = "10000/second"\n')
+    process = subprocess.Popen([sys.executable, "-m", "shared.cli", "--quiet", "run", "--config", str(config)],
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300  # the first start trains the demo bot
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"troika run exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/health/ready", timeout=2):
+                return process, base
+        except (OSError, urllib.error.HTTPError):
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail("troika run was not ready in time")
+
+
+def test_kill_9_mid_conversation_loses_no_acknowledged_turn(tmp_path, db_url):
+    process, base = start_server(tmp_path, db_url)
+    acknowledged: list[tuple[str, int, str]] = []  # (session, turn id, text) for every 200 received
+    lock = threading.Lock()
+
+    def visitor(n: int) -> None:
+        session = None
+        for i in range(1000):
+            text = f"{MESSAGES[i % len(MESSAGES)]} ({n}.{i})"
+            try:
+                body = post(f"{base}/cs/api/chat", {"session_id": session, "message": text} if session else {"message": text})
+            except OSError:
+                return  # the server is gone: this message was never acknowledged
+            session = body["session_id"]
+            with lock:
+                acknowledged.append((session, body["message"]["id"], text))
+                if body["turn"] is not None:  # None while a person has the conversation
+                    acknowledged.append((session, body["turn"]["id"], body["reply"]))
+
+    visitors = [threading.Thread(target=visitor, args=(n,)) for n in range(4)]
+    for thread in visitors:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)  # mid-conversation: requests are in flight
+    process.wait(timeout=10)
+    for thread in visitors:
+        thread.join(timeout=60)
+    process.stderr.close()
+
+    with lock:
+        expected = list(acknowledged)
+    assert len(expected) >= 60
+    engine = sa.create_engine(db_url)
+    with engine.connect() as c:
+        stored = {row.id: (row.session_id, row.text) for row in c.execute(sa.text("SELECT id, session_id, text FROM cs_turns"))}
+    engine.dispose()
+    missing = [(s, i, t) for s, i, t in expected if stored.get(i) != (s, t)]
+    assert missing == []
+
+    # The restarted server serves the same sessions on from where they were.
+    process, base = start_server(tmp_path, db_url)
+    try:
+        session = expected[-1][0]
+        body = post(f"{base}/cs/api/chat", {"session_id": session, "message": "I lost my card"})
+        assert body["session_id"] == session
+        with urllib.request.urlopen(f"{base}/cs/api/sessions/{session}/messages", timeout=10) as response:
+            turns = json.loads(response.read())["messages"]
+        ids = [t["id"] for t in turns]
+        assert {i for s, i, _ in expected if s == session} <= set(ids)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
