@@ -4,6 +4,7 @@
     troika cs evaluate --model DIR --data TEST [--oos F]
     troika cs chat [--model DIR --responses F] [--knowledge F ...]   # a terminal conversation (demo bank by default)
     troika cs retrain [--config troika.toml] [--tolerance 0.0]       # learn from feedback; promote if not worse
+    troika cs tune-retrieval --knowledge F [F ...] [--questions F] --out DIR   # fine-tune the knowledge base's encoder
 
 Intent files are CSV/JSONL ``text,intent`` (BANKING77's ``text,category`` as it is), the CLINC150
 JSON layout or Rasa ``nlu.yml``; rows whose intent is ``oos`` / ``out_of_scope`` are out-of-scope
@@ -58,7 +59,7 @@ def cmd_train(args) -> str:
     overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
     config = FineTuneConfig(mode=args.mode, **overrides)
     start = time.perf_counter()
-    detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model).fit(
+    detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
         *train, validation=(val_texts, val_intents), progress=not args.quiet)
     probs, labels, oos_scores = detector.assess(val_texts)
     thresholds = choose_thresholds(probs, labels, val_intents, oos_scores, oos_threshold=detector.threshold_)
@@ -109,7 +110,12 @@ def cmd_evaluate(args) -> None:
     from .oos import OutOfScopeDetector
 
     texts, intents = _with_oos(*_examples(args.data, "validation"), args.oos)  # read first: a bad file fails before a model loads
-    report = evaluate(OutOfScopeDetector.load(args.model), texts, intents)
+    from .oos import ONNX_DIR
+
+    if args.runtime == "onnx" and not (args.model / ONNX_DIR).is_dir():
+        raise DataError(f"{args.model} holds no ONNX encoder (saved by an older troika): train it again, or use --runtime torch")
+    report = evaluate(OutOfScopeDetector.load(args.model, onnx=args.runtime == "onnx"), texts, intents)
+    report["runtime"] = args.runtime
     print(json.dumps(report, indent=1))
     summary = f"{report['n']} messages: accuracy {report['accuracy']:.4f}, in-scope accuracy {report['in_scope_accuracy']:.4f}"
     if report["oos_recall"] is not None:
@@ -161,9 +167,48 @@ def cmd_retrain(args) -> None:
     print(result.summary() + (f"; new intents: {', '.join(result.new_labels)}" if result.new_labels else ""), file=sys.stderr)
 
 
+def retrieval_pairs(passages, questions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(query, passage text) pairs: each FAQ question with its answer, and each extra phrasing
+    (``questions``: (text, passage id)) with the whole passage as the index embeds it."""
+    by_id = {p.id: p for p in passages}
+    unknown = sorted({pid for _, pid in questions if pid not in by_id})
+    if unknown:
+        raise DataError(f"questions name passages that are not in the knowledge base: {', '.join(unknown[:5])}")
+    return ([(p.title, p.text) for p in passages if p.title]
+            + [(text, by_id[pid].search_text) for text, pid in questions])
+
+
+def cmd_tune_retrieval(args) -> str:
+    import random
+
+    from shared.biencoder import BiEncoderConfig, fine_tune_biencoder
+    from shared.datafiles import read_labelled
+
+    from .knowledge_files import read_knowledge
+
+    passages = read_knowledge(args.knowledge)
+    questions = list(zip(*read_labelled(args.questions, "text", "passage_id"))) if args.questions else []
+    pairs = retrieval_pairs(passages, questions)
+    if len(pairs) < 4:
+        raise DataError(f"only {len(pairs)} question/passage pairs: fine-tuning needs at least 4 (FAQ rows or --questions)")
+    random.Random(args.seed).shuffle(pairs)
+    held = max(1, round(args.eval_share * len(pairs))) if args.eval_share > 0 else 0
+    config = BiEncoderConfig(epochs=args.epochs, seed=args.seed)
+    out = fine_tune_biencoder(pairs[held:], args.out, base_model=args.base_model, config=config,
+                              eval_pairs=pairs[:held] or None, progress=not args.quiet)
+    metrics = json.loads((out / "manifest.json").read_text()).get("metrics", {})
+    summary = f"tuned the retrieval encoder on {len(pairs) - held} question/passage pairs → {out}"
+    if "eval_after" in metrics:
+        before, after = metrics["eval_before"], metrics["eval_after"]
+        summary += (f"; {held} held-out pairs: recall@1 {before['recall@1']:.3f} → {after['recall@1']:.3f}, "
+                    f"recall@5 {before['recall@5']:.3f} → {after['recall@5']:.3f}")
+    return summary + '. Serve it with [customer_service] retrieval_model = "' + str(out) + '"'
+
+
 def register(subparsers) -> None:
     import argparse
 
+    from .oos import DEFAULT_MIN_OOS_RECALL
     from .oos_scorers import METHODS
 
     cs = subparsers.add_parser("cs", help="support bot: intent model and out-of-scope detection", epilog=EXAMPLES,
@@ -180,6 +225,9 @@ def register(subparsers) -> None:
     p.add_argument("--mode", choices=["full", "fast"], default="full", help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head (seconds)")
     p.add_argument("--method", choices=["auto", *METHODS], default="auto", help="out-of-scope method (auto: combined when out-of-scope examples are given, else knn)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="model directory to write")
+    p.add_argument("--min-oos-recall", type=float, default=DEFAULT_MIN_OOS_RECALL, metavar="R",
+                   help=f"share of the out-of-scope validation messages the threshold must catch; in-scope accuracy is "
+                   f"maximised under it (default {DEFAULT_MIN_OOS_RECALL})")
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
@@ -191,6 +239,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="DIR", help="directory written by troika cs train")
     p.add_argument("--data", type=Path, required=True, metavar="TEST", help="labelled messages (CSV/JSONL text,intent; CLINC150 JSON: its validation split)")
     p.add_argument("--oos", type=Path, metavar="F", help="more out-of-scope messages (CSV/JSONL with a text column)")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="torch: the model as trained (default); onnx: the int8 encoder the server answers with")
     p.set_defaults(func=cmd_evaluate)
 
     p = verbs.add_parser("chat", help="talk to the bot in the terminal (the demo bank unless --model is given)",
@@ -208,3 +258,17 @@ def register(subparsers) -> None:
     p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
     p.add_argument("--tolerance", type=float, default=0.0, help="promote even when held-out accuracy drops by at most this much")
     p.set_defaults(func=cmd_retrain)
+
+    p = verbs.add_parser("tune-retrieval", help="fine-tune the knowledge base's encoder on its question/answer pairs",
+                         description="Each FAQ question is paired with its answer, and each --questions row (a visitor's "
+                         "phrasing and the passage that answers it) with that passage; the encoder learns to rank the right "
+                         "passage first against the others in its batch (shared.biencoder). A share of the pairs is held out "
+                         "and recall@1/@5 before and after is printed.")
+    p.add_argument("--knowledge", type=Path, nargs="+", required=True, metavar="F", help="FAQ CSV/JSONL and Markdown files or folders")
+    p.add_argument("--questions", type=Path, metavar="F", help="more phrasings: CSV/JSONL text,passage_id")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for the tuned encoder")
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--eval-share", type=float, default=0.2, help="share of pairs held out to measure recall (0: none)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--base-model", help="encoder to start from (default: packaged all-MiniLM-L6-v2)")
+    p.set_defaults(func=cmd_tune_retrieval)

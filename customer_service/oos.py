@@ -49,6 +49,7 @@ DETECTOR_KIND = "troika-oos-detector"
 ONNX_DIR = "onnx"
 DEFAULT_METHOD = "combined"
 FALLBACK_METHOD = "knn"
+DEFAULT_MIN_OOS_RECALL = 0.94  # see choose_threshold
 NEEDS_OOS_TRAINING = {"oos_class"}
 NEEDS_OOS_VALIDATION = {"combined"}
 
@@ -74,17 +75,19 @@ def outcome_rates(scores, is_oos, intent_correct, threshold: float) -> dict:
     }
 
 
-def choose_threshold(scores, is_oos, intent_correct, *, min_in_scope_accuracy: float | None = None,
-                     in_scope_recall_without_oos: float = 0.95) -> float:
+def choose_threshold(scores, is_oos, intent_correct, *, min_oos_recall: float | None = DEFAULT_MIN_OOS_RECALL,
+                     min_in_scope_accuracy: float | None = None, in_scope_recall_without_oos: float = 0.95) -> float:
     """The out-of-scope threshold (flag when score >= threshold) for validation data.
 
-    Criterion, with out-of-scope validation examples: maximise the mean of in-scope accuracy
-    (a rejected in-scope message counts as wrong) and out-of-scope recall, weighing the two kinds
-    of message equally however few out-of-scope examples there are (CLINC150 validation has 30
-    in-scope per out-of-scope one, so plain accuracy would barely care about out-of-scope
-    messages). That is the pair of figures issue 5 sets targets on. With
-    ``min_in_scope_accuracy``, instead: the highest out-of-scope recall whose in-scope accuracy
-    stays at or above that floor (the lowest-rejection threshold if none does).
+    Criterion, with out-of-scope validation examples: the most in-scope accuracy (a rejected
+    in-scope message counts as wrong) while at least ``min_oos_recall`` of the out-of-scope
+    messages are caught. A support bot must not bluff, so catching unknown questions is the
+    requirement and answering is what is maximised under it; the default floor (0.94) sits above
+    the 0.90 that issue 5 asks for, because a recall measured on ~100 validation messages moves
+    by a few points on new data. ``min_oos_recall=None``: the mean of the two instead, weighing
+    both kinds of message equally however few out-of-scope ones there are. With
+    ``min_in_scope_accuracy``: the highest out-of-scope recall whose in-scope accuracy stays at or
+    above that floor (the lowest-rejection threshold if none does).
 
     Without out-of-scope validation examples, the threshold lets ``in_scope_recall_without_oos``
     of the in-scope validation messages through (the usual 95%-TPR operating point).
@@ -115,6 +118,10 @@ def choose_threshold(scores, is_oos, intent_correct, *, min_in_scope_accuracy: f
         if not allowed.any():
             return float(candidates[-1])
         best = np.lexsort((in_scope_accuracy, np.where(allowed, oos_recall, -1.0)))[-1]
+    elif min_oos_recall is not None:
+        # The lowest candidate always catches everything, so the floor can always be met.
+        allowed = oos_recall >= min_oos_recall - 1e-12
+        best = np.lexsort((oos_recall, np.where(allowed, in_scope_accuracy, -1.0)))[-1]
     else:
         # Ties go to the candidate with more in-scope accuracy (fewer needless handoffs).
         best = np.lexsort((in_scope_accuracy, in_scope_accuracy + oos_recall))[-1]
@@ -143,7 +150,7 @@ class OutOfScopeDetector:
     """
 
     def __init__(self, method: str = "auto", *, config: FineTuneConfig | None = None, base_model: str | None = None,
-                 k: int = 10, min_in_scope_accuracy: float | None = None):
+                 k: int = 10, min_oos_recall: float | None = DEFAULT_MIN_OOS_RECALL, min_in_scope_accuracy: float | None = None):
         if method != "auto" and method not in METHODS:
             raise ConfigError(f"unknown out-of-scope method {method!r}; choose auto or one of {', '.join(METHODS)}")
         self.method = method
@@ -153,6 +160,7 @@ class OutOfScopeDetector:
             raise ConfigError("out-of-scope detection needs a mean-pooling classifier (fast mode, or full mode with pooling='mean')")
         self.base_model = base_model
         self.k = k
+        self.min_oos_recall = min_oos_recall
         self.min_in_scope_accuracy = min_in_scope_accuracy
 
     def fit(self, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
@@ -224,7 +232,8 @@ class OutOfScopeDetector:
         reports = {}
         for name, scorer in self.scorers_.items():
             scores = scorer.fit_validation(val, is_oos)
-            threshold = choose_threshold(scores, is_oos, correct, min_in_scope_accuracy=self.min_in_scope_accuracy)
+            threshold = choose_threshold(scores, is_oos, correct, min_oos_recall=self.min_oos_recall,
+                                         min_in_scope_accuracy=self.min_in_scope_accuracy)
             reports[name] = {"threshold": threshold, **outcome_rates(scores, is_oos, correct, threshold)}
         return reports
 

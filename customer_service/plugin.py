@@ -12,6 +12,7 @@ or from the demo bank in ``customer_service/demo`` when none are named::
     handoff_webhook = "https://hooks.example/support"   # optional
     thresholds = { confidence = 0.6 }  # optional overrides of the thresholds chosen on validation
     rate_limit = "20/second;600/minute"
+    retrieval_model = "var/models/kb-encoder"   # optional: from `troika cs tune-retrieval`
 
 One validation example in four per intent (and half of the out-of-scope examples) is held out
 to choose the out-of-scope threshold, so a small file still gets thresholds fitted to it.
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import customer_service
 from shared.artifacts import ActiveWatcher, ArtifactStore
+from shared.biencoder import load_biencoder
 from shared.classifier import FineTuneConfig
 from shared.config import Config
 from shared.embeddings import Embedder
@@ -155,12 +157,19 @@ def ensure_model(paths: dict, store: ArtifactStore, *, base_model: str | None = 
     return store.activate(version)
 
 
-def _kb_encoder(config: Config):
-    """The knowledge base's encoder as ONNX int8, exported once per encoder under var_dir."""
+def _kb_encoder(config: Config, retrieval_model: Path | None):
+    """The knowledge base's encoder (a tuned one, else the base model) as ONNX int8, exported once
+    per encoder version under var_dir."""
+    from shared.biencoder import load_biencoder
     from shared.onnx_runtime import OnnxEncoder, export_onnx_encoder
 
-    path = resolve_encoder(config.base_model or None)
-    cache = Path(config.var_dir) / "customer_service" / f"kb-encoder-{hashlib.sha256(path.encode()).hexdigest()[:12]}"
+    if retrieval_model is not None:
+        load_biencoder(retrieval_model)  # verifies its manifest before anything is read
+        path, key = str(retrieval_model), (Path(retrieval_model) / "manifest.json").read_bytes()
+    else:
+        path = resolve_encoder(config.base_model or None)
+        key = path.encode()
+    cache = Path(config.var_dir) / "customer_service" / f"kb-encoder-{hashlib.sha256(key).hexdigest()[:12]}"
     return OnnxEncoder.load(cache) if cache.exists() else export_onnx_encoder(path, cache)
 
 
@@ -187,11 +196,17 @@ def make_plugin(config: Config) -> Plugin:
     paths = _paths(settings, Path.cwd())
     thresholds = settings.get("thresholds", DEMO_THRESHOLDS if paths is DEMO_FILES else None)
     onnx = settings.get("onnx", True)
+    retrieval_model = Path(settings["retrieval_model"]) if settings.get("retrieval_model") else None
     store = model_store(config)
+
+    def kb_encoder():
+        if onnx:
+            return _kb_encoder(config, retrieval_model)
+        return load_biencoder(retrieval_model) if retrieval_model else Embedder(config.base_model or None)
 
     def load(version: Path) -> None:
         detector = OutOfScopeDetector.load(version, onnx=onnx)
-        knowledge = holder.bot.knowledge if holder.bot else build_knowledge(paths, _kb_encoder(config) if onnx else Embedder(config.base_model or None))
+        knowledge = holder.bot.knowledge if holder.bot else build_knowledge(paths, kb_encoder())
         holder.bot = build_bot(paths, thresholds=thresholds, detector=detector, knowledge=knowledge)
         holder.version = version
         log.info("support bot ready (%s): %d intents, %d knowledge-base passages", version.name, len(detector.intents_),

@@ -126,15 +126,20 @@ def _sentence_model_parts(path: Path):
     modules = json.loads((path / "modules.json").read_text()) if (path / "modules.json").exists() else []
     types = [m.get("type", "") for m in modules]
     pooling = next((path / m["path"] / "config.json" for m in modules if m.get("type", "").endswith("Pooling")), None)
-    mean = pooling is not None and pooling.exists() and json.loads(pooling.read_text()).get("pooling_mode_mean_tokens")
+    pooling_settings = json.loads(pooling.read_text()) if pooling is not None and pooling.exists() else {}
+    # sentence-transformers 5+ writes "pooling_mode": "mean"; earlier versions a flag per mode.
+    mean = pooling_settings.get("pooling_mode") == "mean" or pooling_settings.get("pooling_mode_mean_tokens")
     if not mean or not any(t.endswith("Normalize") for t in types):
         raise ConfigError(f"{path}: only mean-pooling, normalising sentence-transformers models export to ONNX here")
-    settings = path / "sentence_bert_config.json"
-    max_length = json.loads(settings.read_text()).get("max_seq_length", 256) if settings.exists() else 256
     options = {"local_files_only": True, "trust_remote_code": False}
+    tokenizer = AutoTokenizer.from_pretrained(path, **options)
+    # The truncation sentence-transformers applies: its own setting (older format), else the tokenizer's.
+    bert_settings = path / "sentence_bert_config.json"
+    max_length = json.loads(bert_settings.read_text()).get("max_seq_length") if bert_settings.exists() else None
+    max_length = max_length or (tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else 256)
     # MeanPoolingClassifier.embed is sentence-transformers' mean + normalise; its 1-row head goes unused.
     model = MeanPoolingClassifier(AutoModel.from_pretrained(path, **options), 1)
-    return model, AutoTokenizer.from_pretrained(path, **options), int(max_length)
+    return model, tokenizer, int(max_length)
 
 
 def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True) -> "OnnxEncoder":

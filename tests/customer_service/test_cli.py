@@ -50,6 +50,12 @@ def test_train_then_evaluate_prints_every_figure_as_json(model, files, capsys):
     assert report["in_scope_accuracy"] <= report["accuracy"]
     assert report["answered"] + report["clarified"] + report["handed_off"] == pytest.approx(1.0)
     assert "in-scope accuracy" in captured.err and "{" not in captured.err
+    assert report["runtime"] == "torch"
+    # The int8 encoder the server answers with, saved next to the model, gives about the same figures.
+    assert main(["cs", "evaluate", "--model", str(model), "--data", files["validation"], "--oos", files["oos_validation"],
+                 "--runtime", "onnx"]) == 0
+    served = json.loads(capsys.readouterr().out)
+    assert served["runtime"] == "onnx" and abs(served["accuracy"] - report["accuracy"]) <= 2 / 9
 
 
 def test_evaluate_without_out_of_scope_rows_reports_no_oos_recall(model, files, capsys):
@@ -87,3 +93,37 @@ def test_chat_answers_each_line_with_its_path_until_an_empty_line(monkeypatch, c
 def test_chat_with_a_model_needs_its_responses(model, capsys):
     assert main(["cs", "chat", "--model", str(model)]) == 2
     assert "--model needs --responses" in capsys.readouterr().err
+
+
+def test_tune_retrieval_fine_tunes_the_knowledge_base_encoder_and_the_bot_serves_it(tmp_path, capsys, db_url):
+    from customer_service.plugin import DEMO_FILES, make_plugin
+    from shared.config import load_config
+    from shared.server import build_app
+
+    faq = DEMO_FILES["knowledge"][0]
+    questions = tmp_path / "questions.csv"
+    questions.write_text("text,passage_id\nwhen is the phone line open,faq-1\ncan I call you on sunday,faq-1\n")
+    out = tmp_path / "kb-encoder"
+    assert main(["--quiet", "cs", "tune-retrieval", "--knowledge", str(faq), "--questions", str(questions),
+                 "--out", str(out), "--epochs", "1"]) == 0
+    summary = capsys.readouterr().out
+    assert "held-out pairs: recall@1" in summary and f'retrieval_model = "{out}"' in summary
+    assert (out / "manifest.json").exists()
+
+    config = load_config(env={}, var_dir=tmp_path / "var", testing=True, apps=["customer_service"], database_url=db_url)
+    config = config.replace(sections={"customer_service": {"retrieval_model": str(out)}})
+    plugin = make_plugin(config)
+    plugin.prepare()
+    assert plugin.state.bot.knowledge.embedder.path.name.startswith("kb-encoder-")  # its ONNX export serves
+    body = build_app(config, [plugin]).test_client().post("/cs/api/chat", json={"message": "is my money protected if the bank fails?"}).json
+    assert body["path"] == "retrieval"
+
+
+def test_tune_retrieval_refuses_phrasings_of_unknown_passages(tmp_path, capsys):
+    from customer_service.plugin import DEMO_FILES
+
+    questions = tmp_path / "questions.csv"
+    questions.write_text("text,passage_id\nwhen is the phone line open,no-such-passage\n")
+    assert main(["cs", "tune-retrieval", "--knowledge", str(DEMO_FILES["knowledge"][0]), "--questions", str(questions),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "no-such-passage" in capsys.readouterr().err

@@ -63,11 +63,23 @@ def test_bad_arguments_are_clear_errors(bot_data):
 # ---- thresholds ----------------------------------------------------------------------------------
 
 
-def test_threshold_balances_in_scope_accuracy_and_oos_recall():
+def test_threshold_answers_most_while_catching_the_required_share_of_out_of_scope():
     scores = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 0.35, 0.7, 0.9])
     is_oos = np.array([False] * 6 + [True] * 3)
     correct = np.array([True] * 6 + [False] * 3)
-    t = choose_threshold(scores, is_oos, correct)
+    t = choose_threshold(scores, is_oos, correct)  # default floor 0.94: all three must be caught
+    assert 0.3 < t <= 0.35
+    assert outcome_rates(scores, is_oos, correct, t)["in_scope_accuracy"] == pytest.approx(3 / 6)
+    t = choose_threshold(scores, is_oos, correct, min_oos_recall=0.6)  # two of three: the 0.35 one may pass
+    assert 0.6 < t <= 0.7
+    assert outcome_rates(scores, is_oos, correct, t)["in_scope_accuracy"] == pytest.approx(5 / 6)
+
+
+def test_threshold_can_balance_in_scope_accuracy_and_oos_recall():
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 0.35, 0.7, 0.9])
+    is_oos = np.array([False] * 6 + [True] * 3)
+    correct = np.array([True] * 6 + [False] * 3)
+    t = choose_threshold(scores, is_oos, correct, min_oos_recall=None)
     # Catching the oos row at 0.35 would cost two in-scope rows (0.4 and 0.6): 0.6 < t <= 0.7 is best.
     assert 0.6 < t <= 0.7
     rates = outcome_rates(scores, is_oos, correct, t)
