@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from shared.embeddings import Embedder, Hit, VectorIndex
 from shared.errors import DataError
 
@@ -47,6 +49,9 @@ class KnowledgeBase:
     embedder: Embedder
     index: VectorIndex
     examples: VectorIndex | None = None
+    # True when the intent model's sentence vectors are this embedder's (fast mode on the same
+    # encoder): the bot then searches with the vector it already has, one encoding per message.
+    shares_intent_vectors: bool = False
 
     @classmethod
     def build(cls, passages: Sequence[Passage], embedder: Embedder, *, show_progress: bool = False) -> KnowledgeBase:
@@ -55,18 +60,22 @@ class KnowledgeBase:
         index = VectorIndex.build([p.id for p in passages], [p.search_text for p in passages], embedder, show_progress=show_progress)
         return cls({p.id: p for p in passages}, embedder, index)
 
-    def with_examples(self, texts: Sequence[str]) -> KnowledgeBase:
-        """The same knowledge base, also indexing these intent examples (a model's training texts)."""
-        texts = list(dict.fromkeys(texts))
+    def for_detector(self, detector: OutOfScopeDetector) -> KnowledgeBase:
+        """The same knowledge base, also indexing the detector's training texts (its intents'
+        examples), and knowing whether the detector's sentence vectors are its own."""
+        texts = list(dict.fromkeys(getattr(detector, "data_", {}).get("train", [[]])[0]))
         examples = VectorIndex.build(list(range(len(texts))), texts, self.embedder) if texts else None
-        return KnowledgeBase(self.passages, self.embedder, self.index, examples)
+        probe = ["Where is the card I ordered last week?"]
+        same = bool(np.allclose(self.embedder.encode(probe), detector.signals(probe).embeddings, atol=1e-4))
+        return KnowledgeBase(self.passages, self.embedder, self.index, examples, shares_intent_vectors=same)
 
     def search(self, text: str, k: int = HITS) -> list[Hit]:
         return self.lookup(text, k)[0]
 
-    def lookup(self, text: str, k: int = HITS) -> tuple[list[Hit], float | None]:
-        """(best passages, similarity of the closest intent example or None) from one encoding."""
-        vector = self.embedder.encode([text])
+    def lookup(self, text: str, k: int = HITS, *, vector: np.ndarray | None = None) -> tuple[list[Hit], float | None]:
+        """(best passages, similarity of the closest intent example or None) from one encoding
+        (``vector``, the text's (1, dim) embedding by this embedder, when the caller has it)."""
+        vector = self.embedder.encode([text]) if vector is None else vector
         hits = self.index.search(vector, k=min(k, len(self.passages)))[0]
         nearest = self.examples.search(vector, k=1)[0][0].score if self.examples is not None else None
         return hits, nearest
@@ -84,13 +93,16 @@ class IntentBot:
         self.thresholds = thresholds or PolicyThresholds(oos=detector.threshold_ if detector else PolicyThresholds.oos)
 
     def decide(self, text: str) -> Decision:
-        probs, oos_score = {}, None
+        probs, oos_score, vector = {}, None, None
         if self.detector is not None:
-            rows, intents, oos = self.detector.assess([text])
+            signals = self.detector.signals([text])
+            rows, intents, oos = self.detector.assess(signals)
             probs, oos_score = dict(zip(intents, rows[0])), float(oos[0])
+            if self.knowledge is not None and self.knowledge.shares_intent_vectors:
+                vector = signals.embeddings
         if self.knowledge is None:
             return decide(probs, oos_score, (), self.thresholds)
-        hits, nearest = self.knowledge.lookup(text)
+        hits, nearest = self.knowledge.lookup(text, vector=vector)
         return decide(probs, oos_score, hits, self.thresholds, nearest_example=nearest)
 
     def respond(self, text: str, history: list) -> BotReply:

@@ -56,7 +56,7 @@ def cmd_train(args) -> str:
     # Read every file first: a bad one fails in a second, not after training.
     train = _with_oos(*_examples(args.intents, "train"), args.oos_train)
     val_texts, val_intents = _with_oos(*_examples(args.validation, "validation"), args.oos_validation)
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
+    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed, "soup": args.soup}.items() if v is not None}
     config = FineTuneConfig(mode=args.mode, **overrides)
     start = time.perf_counter()
     detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
@@ -230,6 +230,8 @@ def register(subparsers) -> None:
                    f"maximised under it (default {DEFAULT_MIN_OOS_RECALL})")
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "
+                   "N times the training time, one model to serve")
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.set_defaults(func=cmd_train)
 

@@ -258,10 +258,10 @@ class OutOfScopeDetector:
         """Out-of-scope score per text (higher = more out of scope), by ``method_`` unless named."""
         return self.scorers_[method or self.method_].score(self.signals(texts))
 
-    def assess(self, texts: Sequence[str]) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """What ``policy.decide`` needs, from one forward pass: (in-scope probabilities renormalised
-        over the intents, (n, k); the k intents; out-of-scope scores, (n,))."""
-        signals = self.signals(texts)
+    def assess(self, texts: Sequence[str] | Signals) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """What ``policy.decide`` needs, from one forward pass (or from ``Signals`` already computed):
+        (in-scope probabilities renormalised over the intents, (n, k); the k intents; out-of-scope scores, (n,))."""
+        signals = texts if isinstance(texts, Signals) else self.signals(texts)
         return signals.in_scope_probs(), signals.in_scope_labels, self.scorers_[self.method_].score(signals)
 
     # ---- persistence --------------------------------------------------------------------------

@@ -106,8 +106,8 @@ def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | 
         log.warning("no answer written for %d intent(s) (%s): those messages are handed off", len(missing), ", ".join(missing[:5]))
     if knowledge is None:
         knowledge = build_knowledge(paths, Embedder(base_model or None))
-    if knowledge is not None and getattr(detector, "data_", None):
-        knowledge = knowledge.with_examples(detector.data_["train"][0])  # this model's examples, not the last one's
+    if knowledge is not None:
+        knowledge = knowledge.for_detector(detector)  # this model's examples, not the last one's
     policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
     return IntentBot(detector, responses, knowledge, policy)
 

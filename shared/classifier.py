@@ -71,6 +71,10 @@ class FineTuneConfig:
     # w = (1 - a) * w_finetuned + a * w_probe, with ``a`` picked on validation from this grid
     # (WiSE-FT, Wortsman et al. 2022). (0.0,) turns it off.
     interpolation_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    # Full mode: fine-tune this many times from the same starting weights (seeds seed, seed+1, ...)
+    # and average the weights: a uniform "model soup" (Wortsman et al. 2022), one model's cost
+    # to serve, ``soup`` times the training time.
+    soup: int = 1
     seed: int = 42
 
     def __post_init__(self):
@@ -95,6 +99,8 @@ class FineTuneConfig:
         self.fast_c_grid = tuple(float(c) for c in self.fast_c_grid)
         if not self.fast_c_grid or min(self.fast_c_grid) <= 0:
             raise ConfigError("fast_c_grid needs at least one positive value")
+        if not isinstance(self.soup, int) or self.soup < 1:
+            raise ConfigError(f"soup must be a whole number of fine-tuning runs (1 or more), got {self.soup!r}")
         self.interpolation_grid = tuple(float(a) for a in self.interpolation_grid)
         if not self.interpolation_grid or not all(0 <= a < 1 for a in self.interpolation_grid):
             raise ConfigError("interpolation_grid needs values in [0, 1)")
@@ -328,7 +334,7 @@ class TextClassifier(ProbabilisticTextClassifier):
 
         self.temperature_ = 1.0
         self.metrics_ = {"train_examples": len(texts), "validation_examples": len(eval_texts)}
-        for name in ("linear_probe", "interpolation"):
+        for name in ("linear_probe", "soup", "interpolation"):
             if hasattr(self, name + "_"):
                 self.metrics_[name] = getattr(self, name + "_")
         if len(eval_texts):
@@ -359,13 +365,6 @@ class TextClassifier(ProbabilisticTextClassifier):
         return weights
 
     def _fit_full(self, texts, y, eval_texts, eval_y, progress):
-        from transformers import (
-            DataCollatorWithPadding,
-            EarlyStoppingCallback,
-            Trainer,
-            TrainingArguments,
-        )
-
         cfg = self.config
         model = self.model_
         if isinstance(model, MeanPoolingClassifier):
@@ -386,6 +385,29 @@ class TextClassifier(ProbabilisticTextClassifier):
             report = classification_report(prediction.label_ids, pred, range(len(self.labels_)), top_confusions=0)
             return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
+        has_eval = len(eval_texts) > 0
+        start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        members, self.training_log_ = [], []
+        for member in range(cfg.soup):
+            model.load_state_dict(start)
+            trained, log = self._train_once(model, texts, y, eval_texts, eval_y, cfg.seed + member, loss, compute_metrics, progress)
+            members.append({k: v.detach().clone() for k, v in trained.state_dict().items()})
+            self.training_log_ += log
+        model = trained.to("cpu")
+        if cfg.soup > 1:
+            scores = [self._score_weights(model, weights, eval_texts, eval_y) if has_eval else None for weights in members]
+            model.load_state_dict({k: torch.stack([m[k] for m in members]).mean(0) if v.is_floating_point() else v
+                                   for k, v in members[0].items()})
+            self.soup_ = {"members": scores, "soup": self._score_weights(model, None, eval_texts, eval_y) if has_eval else None}
+        self.model_ = model.eval()
+        if isinstance(self.model_, MeanPoolingClassifier) and has_eval and len(cfg.interpolation_grid) > 1:
+            self._interpolate_towards(probe_weights, eval_texts, eval_y)
+
+    def _train_once(self, model, texts, y, eval_texts, eval_y, seed: int, loss, compute_metrics, progress):
+        """One Trainer run from the weights ``model`` holds; returns (best model, log history)."""
+        from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+
+        cfg = self.config
         has_eval = len(eval_texts) > 0
         strategy = "epoch" if has_eval else "no"
         with tempfile.TemporaryDirectory(prefix="troika-train-") as tmp:
@@ -408,8 +430,8 @@ class TextClassifier(ProbabilisticTextClassifier):
                 greater_is_better=True,
                 logging_strategy="epoch",
                 report_to="none",
-                seed=cfg.seed,
-                data_seed=cfg.seed,
+                seed=seed,
+                data_seed=seed,
                 use_cpu=not torch.cuda.is_available(),
                 disable_tqdm=not progress,
             )
@@ -424,10 +446,15 @@ class TextClassifier(ProbabilisticTextClassifier):
                 callbacks=[EarlyStoppingCallback(cfg.early_stopping_patience)] if has_eval else [],
             )
             trainer.train()
-            self.training_log_ = [entry for entry in trainer.state.log_history]
-        self.model_ = trainer.model.to("cpu").eval()
-        if isinstance(self.model_, MeanPoolingClassifier) and has_eval and len(cfg.interpolation_grid) > 1:
-            self._interpolate_towards(probe_weights, eval_texts, eval_y)
+        return trainer.model, list(trainer.state.log_history)
+
+    def _score_weights(self, model, weights, eval_texts, eval_y) -> float:
+        """Validation ``metric`` of ``model`` with ``weights`` loaded (None: as it is)."""
+        if weights is not None:
+            model.load_state_dict(weights)
+        self.model_ = model.eval()
+        pred = self.decision_function(eval_texts).argmax(axis=1)
+        return classification_report(eval_y, pred, range(len(self.labels_)), top_confusions=0)[self.config.metric]
 
     def _interpolate_towards(self, probe_weights: dict, eval_texts: list[str], eval_y: np.ndarray) -> None:
         """Pick the interpolation between fine-tuned and probe weights that scores best on validation."""

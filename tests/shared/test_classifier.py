@@ -70,7 +70,7 @@ def test_training_needs_two_labels():
         TextClassifier(config=FineTuneConfig(mode="fast")).fit(["a", "b"], ["x", "x"])
 
 
-@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}])
+@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}])
 def test_config_is_validated(bad):
     with pytest.raises(ConfigError):
         FineTuneConfig(**bad)
@@ -204,3 +204,14 @@ def test_lp_ft_interpolates_towards_the_probe_when_validation_says_so(tiny_data)
     # The weights kept are the chosen mix: they score what the search recorded.
     assert clf.evaluate(texts, labels)["accuracy"] == scores[str(chosen["alpha"])]
     assert clf.metrics_["linear_probe"]["C"] in config.fast_c_grid
+
+
+def test_a_soup_averages_the_weights_of_several_fine_tuning_runs(tiny_data):
+    texts, labels = tiny_data
+    config = FineTuneConfig(mode="full", epochs=1, batch_size=16, soup=2, interpolation_grid=(0.0,))
+    clf = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
+    soup = clf.metrics_["soup"]
+    assert len(soup["members"]) == 2 and all(0 <= s <= 1 for s in soup["members"])
+    # The weights kept are the average: they score what was recorded for the soup.
+    assert clf.evaluate(texts, labels)["accuracy"] == soup["soup"]
+    assert sum(1 for entry in clf.training_log_ if "train_runtime" in entry) == 2  # two runs, both logged
