@@ -127,12 +127,12 @@ def cmd_chat(args) -> str:
     import datetime as dt
 
     from .conversations import Turn
-    from .plugin import DEMO_FILES, DEMO_THRESHOLDS, build_bot
+    from .plugin import DEMO_FILES, build_bot
 
     if args.model and not args.responses:
         raise DataError("--model needs --responses (the answers per intent, YAML or JSON)")
     paths = {"model": args.model, "responses": args.responses, "knowledge": args.knowledge or []} if args.model else DEMO_FILES
-    bot = build_bot(paths, thresholds=None if args.model else DEMO_THRESHOLDS, progress=not args.quiet)
+    bot = build_bot(paths, progress=not args.quiet)
     print("Type a message; an empty line or Ctrl-D ends the conversation.", file=sys.stderr)
     history: list = []
     for line in sys.stdin:
@@ -167,10 +167,12 @@ def cmd_retrain(args) -> None:
     print(result.summary() + (f"; new intents: {', '.join(result.new_labels)}" if result.new_labels else ""), file=sys.stderr)
 
 
-def retrieval_pairs(passages, questions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def retrieval_pairs(passages, questions: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
     """(query, passage text) pairs: each FAQ question with its answer, and each extra phrasing
-    (``questions``: (text, passage id)) with the whole passage as the index embeds it."""
+    (``questions``: (text, passage id)) with the whole passage as the index embeds it; questions
+    no passage answers are left out."""
     by_id = {p.id: p for p in passages}
+    questions = [(text, pid) for text, pid in questions if pid is not None]
     unknown = sorted({pid for _, pid in questions if pid not in by_id})
     if unknown:
         raise DataError(f"questions name passages that are not in the knowledge base: {', '.join(unknown[:5])}")
@@ -182,12 +184,11 @@ def cmd_tune_retrieval(args) -> str:
     import random
 
     from shared.biencoder import BiEncoderConfig, fine_tune_biencoder
-    from shared.datafiles import read_labelled
 
-    from .knowledge_files import read_knowledge
+    from .knowledge_files import read_knowledge, read_questions
 
     passages = read_knowledge(args.knowledge)
-    questions = list(zip(*read_labelled(args.questions, "text", "passage_id"))) if args.questions else []
+    questions = read_questions(args.questions) if args.questions else []
     pairs = retrieval_pairs(passages, questions)
     if len(pairs) < 4:
         raise DataError(f"only {len(pairs)} question/passage pairs: fine-tuning needs at least 4 (FAQ rows or --questions)")
@@ -267,7 +268,7 @@ def register(subparsers) -> None:
                          "passage first against the others in its batch (shared.biencoder). A share of the pairs is held out "
                          "and recall@1/@5 before and after is printed.")
     p.add_argument("--knowledge", type=Path, nargs="+", required=True, metavar="F", help="FAQ CSV/JSONL and Markdown files or folders")
-    p.add_argument("--questions", type=Path, metavar="F", help="more phrasings: CSV/JSONL text,passage_id")
+    p.add_argument("--questions", type=Path, metavar="F", help="visitors' phrasings: CSV/JSONL text,passage_id (rows with an empty passage_id are skipped)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for the tuned encoder")
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--eval-share", type=float, default=0.2, help="share of pairs held out to measure recall (0: none)")

@@ -164,7 +164,8 @@ def read_knowledge(paths) -> list[Passage]:
             for file in files:
                 passages += _read_one(file, root=given)
         else:
-            passages += _read_one(given, root=None)
+            # Ids relative to the file's folder ("guide.md#fees"): the same on every machine.
+            passages += _read_one(given, root=given.parent)
     return _unique(passages, "knowledge base")
 
 
@@ -175,3 +176,21 @@ def _read_one(path: Path, root: Path | None) -> list[Passage]:
     if suffix in FAQ_SUFFIXES:
         return read_faq(path)
     raise DataError(f"{path}: unsupported knowledge-base file type {suffix or '(none)'}; use .csv, .jsonl or .md")
+
+
+def read_questions(path: str | Path) -> list[tuple[str, str | None]]:
+    """Visitors' questions for a knowledge base, CSV/JSONL ``text,passage_id``: the passage that
+    answers each, or an empty ``passage_id`` for a question none does (it must be handed off).
+    They tune the retrieval encoder and choose the retrieval threshold."""
+    from shared.datafiles import read_rows
+
+    rows = read_rows(path)
+    if not rows or "text" not in rows[0] or "passage_id" not in rows[0]:
+        raise DataError(f"{path}: expected the columns text,passage_id")
+    questions = []
+    for number, row in enumerate(rows, 2 if Path(path).suffix.lower() == ".csv" else 1):
+        text = str(row.get("text") or "").strip()
+        if not text:
+            raise DataError(f"{path}: row {number} has an empty text")
+        questions.append((text, str(row.get("passage_id") or "").strip() or None))
+    return questions

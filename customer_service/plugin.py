@@ -9,6 +9,7 @@ or from the demo bank in ``customer_service/demo`` when none are named::
     oos = "data/out_of_scope.csv"      # optional: messages the bot must not answer from an intent
     responses = "data/responses.yml"   # intent -> answer templates
     knowledge = ["data/faq.csv", "data/guide.md"]
+    knowledge_questions = "data/kb_questions.csv"   # optional: text,passage_id; chooses the retrieval threshold
     handoff_webhook = "https://hooks.example/support"   # optional
     thresholds = { confidence = 0.6 }  # optional overrides of the thresholds chosen on validation
     rate_limit = "20/second;600/minute"
@@ -47,9 +48,9 @@ from shared.storage import engine_for, migrate
 from .bot import IntentBot, KnowledgeBase
 from .conversations import Conversations
 from .intent_files import OUT_OF_SCOPE, IntentExamples, load_intents, read_oos_texts
-from .knowledge_files import read_knowledge
+from .knowledge_files import read_knowledge, read_questions
 from .oos import OutOfScopeDetector
-from .policy import PolicyThresholds
+from .policy import PolicyThresholds, choose_retrieval_threshold
 from .response_files import read_responses
 from .service import ChatService, HandoffNotifier
 from .web import make_blueprint
@@ -59,11 +60,8 @@ log = logging.getLogger(__name__)
 PACKAGE = Path(customer_service.__file__).parent
 DEMO = PACKAGE / "demo"
 DEMO_FILES = {"intents": DEMO / "intents.csv", "oos": DEMO / "oos.csv", "responses": DEMO / "responses.yml",
-              "knowledge": [DEMO / "faq.csv", DEMO / "guide.md"]}
+              "knowledge": [DEMO / "faq.csv", DEMO / "guide.md"], "knowledge_questions": DEMO / "kb_questions.csv"}
 HOLD_OUT_EVERY = 4
-# The demo's knowledge base has no held-out questions to choose its threshold on, so it is set by
-# hand: MiniLM puts a paraphrase of a demo FAQ question at 0.45-0.85 and unrelated text below 0.3.
-DEMO_THRESHOLDS = {"retrieval": 0.4}
 
 
 def hold_out(examples: IntentExamples, every: int = HOLD_OUT_EVERY) -> tuple[IntentExamples, IntentExamples]:
@@ -89,7 +87,8 @@ def _paths(settings: dict, base: Path) -> dict:
     return {"model": resolve(settings["model"]) if settings.get("model") else None,
             "intents": resolve(settings["intents"]) if settings.get("intents") else None, "oos": resolve(settings["oos"]) if settings.get("oos") else None,
             "responses": resolve(settings["responses"]),
-            "knowledge": [resolve(p) for p in ([knowledge] if isinstance(knowledge, str) else knowledge)]}
+            "knowledge": [resolve(p) for p in ([knowledge] if isinstance(knowledge, str) else knowledge)],
+            "knowledge_questions": resolve(settings["knowledge_questions"]) if settings.get("knowledge_questions") else None}
 
 
 def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | None = None, progress: bool = True,
@@ -99,7 +98,6 @@ def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | 
     with torch). A trained model brings the thresholds chosen when it was trained."""
     if detector is None:
         detector = OutOfScopeDetector.load(paths["model"]) if paths.get("model") else _train_detector(paths, base_model, progress)
-    thresholds = {**getattr(detector, "extra_", {}).get("policy", {}), **(thresholds or {})}
     responses = read_responses(paths["responses"])
     missing = responses.missing(detector.intents_)
     if missing:
@@ -108,8 +106,22 @@ def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | 
         knowledge = build_knowledge(paths, Embedder(base_model or None))
     if knowledge is not None:
         knowledge = knowledge.for_detector(detector)  # this model's examples, not the last one's
+    chosen = dict(getattr(detector, "extra_", {}).get("policy", {}))
+    if knowledge is not None and paths.get("knowledge_questions"):
+        chosen["retrieval"] = retrieval_threshold(knowledge, read_questions(paths["knowledge_questions"]))
+    thresholds = {**chosen, **(thresholds or {})}
     policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
     return IntentBot(detector, responses, knowledge, policy)
+
+
+def retrieval_threshold(knowledge: KnowledgeBase, questions: list[tuple[str, str | None]]) -> float:
+    """The retrieval threshold chosen on held-out visitor questions: a question answered by the
+    passage it names earns, any other answer (or any answer to a question no passage answers) costs."""
+    unknown = sorted({pid for _, pid in questions if pid is not None and pid not in knowledge.passages})
+    if unknown:
+        raise ConfigError(f"knowledge_questions name passages that are not in the knowledge base: {', '.join(unknown[:5])}")
+    best = [knowledge.search(text, k=1)[0] for text, _ in questions]
+    return choose_retrieval_threshold([h.score for h in best], [h.id == pid for h, (_, pid) in zip(best, questions)])
 
 
 def build_knowledge(paths: dict, embedder) -> KnowledgeBase | None:
@@ -194,7 +206,7 @@ def make_plugin(config: Config) -> Plugin:
     service = ChatService(chats, bot=holder, notifier=HandoffNotifier(chats, webhook) if webhook else None)
     blueprint, spec = make_blueprint(service, cors_origins=config.cors_origins, settings=settings)
     paths = _paths(settings, Path.cwd())
-    thresholds = settings.get("thresholds", DEMO_THRESHOLDS if paths is DEMO_FILES else None)
+    thresholds = settings.get("thresholds")
     onnx = settings.get("onnx", True)
     retrieval_model = Path(settings["retrieval_model"]) if settings.get("retrieval_model") else None
     store = model_store(config)

@@ -6,7 +6,7 @@ import pytest
 
 from customer_service.bot import IntentBot, KnowledgeBase
 from customer_service.conversations import Turn
-from customer_service.plugin import DEMO_FILES, DEMO_THRESHOLDS, build_bot, hold_out
+from customer_service.plugin import DEMO_FILES, build_bot, hold_out
 from customer_service.intent_files import IntentExamples
 from customer_service.knowledge_files import read_knowledge
 from customer_service.response_files import read_responses
@@ -14,7 +14,7 @@ from customer_service.response_files import read_responses
 
 @pytest.fixture(scope="module")
 def bot():
-    return build_bot(DEMO_FILES, thresholds=DEMO_THRESHOLDS, progress=False)
+    return build_bot(DEMO_FILES, progress=False)
 
 
 def converse(bot, *messages):
@@ -129,3 +129,19 @@ def test_a_model_from_troika_cs_train_is_loaded_with_its_thresholds_instead_of_t
     assert loaded.knowledge is None
     (reply,) = converse(loaded, "where is my new card")
     assert (reply.path, reply.intent) == ("intent", "card_arrival")
+
+
+def test_the_retrieval_threshold_is_chosen_on_the_demos_held_out_questions(bot):
+    from customer_service.knowledge_files import read_questions
+    from customer_service.plugin import retrieval_threshold
+    from shared.errors import ConfigError
+
+    questions = read_questions(DEMO_FILES["knowledge_questions"])
+    chosen = retrieval_threshold(bot.knowledge, questions)
+    assert bot.thresholds.retrieval == chosen
+    answered = [(bot.knowledge.search(text, k=1)[0], pid) for text, pid in questions]
+    right = sum(hit.score >= chosen and hit.id == pid for hit, pid in answered)
+    wrong = sum(hit.score >= chosen and hit.id != pid for hit, pid in answered)
+    assert right >= 2 * wrong  # what the costs ask of the chosen threshold, at least
+    with pytest.raises(ConfigError, match="no-such"):
+        retrieval_threshold(bot.knowledge, [("hello", "no-such-passage")])

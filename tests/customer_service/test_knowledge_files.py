@@ -114,3 +114,14 @@ def test_a_folder_mixes_faq_files_and_documents(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no .csv, .jsonl or .md files"):
         read_knowledge(tmp_path / "empty")
+
+
+def test_visitor_questions_name_their_passage_or_none(tmp_path):
+    from customer_service.knowledge_files import read_questions
+
+    path = tmp_path / "questions.csv"
+    path.write_text("text,passage_id\nwhen are you open,faq-1\nwhat is the weather,\n")
+    assert read_questions(path) == [("when are you open", "faq-1"), ("what is the weather", None)]
+    path.write_text("question,answer\nx,y\n")
+    with pytest.raises(DataError, match="text,passage_id"):
+        read_questions(path)
