@@ -1,6 +1,7 @@
 """Load on the support bot's chat API: latency and throughput of POST /cs/api/chat on loopback.
 
     python bench/bench_chat_load.py [--duration 10] [--connections 1 2 4 8 16] [--threads 4]
+    python bench/bench_chat_load.py --soak 600 --soak-connections 4      # memory over a 10-minute soak
 
 Starts `troika run` with the demo bank (its own var directory and SQLite database, so every
 turn is written as in production), waits for /health/ready, then drives it with wrk, one run
@@ -10,7 +11,9 @@ knowledge-base answers and handoffs, each in a new session, so every request sto
 The per-client rate limit is raised for the run (one load generator is one client).
 
 Writes bench/results/chat_load.json and chat_load.md: per run, requests/s, p50/p90/p99 latency
-and errors (socket errors + non-2xx), and the highest rate served with zero errors.
+and errors (socket errors + non-2xx), and the highest rate served with zero errors. ``--soak``
+instead drives the server for that many seconds in one-minute rounds, recording its resident
+memory after each (chat_soak.json/.md).
 Needs wrk (Debian: apt-get install wrk).
 """
 
@@ -92,12 +95,39 @@ def run_wrk(url: str, script: Path, connections: int, duration: int) -> dict:
             "max_ms": raw["max_us"] / 1000, "errors": raw["errors"], "non_2xx": raw["non_2xx"]}
 
 
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_soak(rounds: list[dict], args, start_rss: float) -> None:
+    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(with_torch=False),
+              "command": "python bench/bench_chat_load.py " + " ".join(sys.argv[1:]), "server_threads": args.threads,
+              "connections": args.soak_connections, "rss_mib_at_start": round(start_rss, 1), "rounds": rounds,
+              "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds)}
+    out = ROOT / "bench" / "results"
+    (out / "chat_soak.json").write_text(json.dumps(report, indent=1) + "\n")
+    lines = ["# POST /cs/api/chat: memory over a soak", "",
+             f"Date: {report['date'][:10]}. Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. "
+             f"Command: `{report['command'].strip()}`. {args.soak_connections} connections, each message a new session.", "",
+             f"Resident memory of the server before the soak: {start_rss:.1f} MiB. {report['requests']} requests, {report['errors']} errors.", "",
+             "| minute | requests/s | p50 ms | p99 ms | errors | RSS MiB |", "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {i} | {r['requests_per_s']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['rss_mib']:.1f} |"
+              for i, r in enumerate(rounds, 1)]
+    (out / "chat_soak.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'chat_soak.json'} and .md")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--threads", type=int, default=4, help="server worker threads (waitress)")
     parser.add_argument("--onnx", choices=["true", "false"], default="true", help="serve with onnxruntime int8 (the default) or torch")
+    parser.add_argument("--soak", type=int, metavar="SECONDS", help="instead of the runs: a soak this long, memory recorded each minute")
+    parser.add_argument("--soak-connections", type=int, default=4)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -117,6 +147,15 @@ def main() -> None:
         try:
             wait_ready(url, server)
             run_wrk(url, script, 1, 2)  # warm-up: first calls of onnxruntime and the database
+            if args.soak:
+                start_rss, rounds = rss_mib(server.pid), []
+                for _ in range(max(1, args.soak // 60)):
+                    result = run_wrk(url, script, args.soak_connections, 60)
+                    result["rss_mib"] = round(rss_mib(server.pid), 1)
+                    rounds.append(result)
+                    print(f"{result['requests_per_s']:8.1f} req/s  errors {result['errors']}  RSS {result['rss_mib']} MiB", flush=True)
+                write_soak(rounds, args, start_rss)
+                return
             runs = []
             for connections in args.connections:
                 result = run_wrk(url, script, connections, args.duration)

@@ -90,6 +90,11 @@ def test_kill_9_mid_conversation_loses_no_acknowledged_turn(tmp_path, db_url):
     engine.dispose()
     missing = [(s, i, t) for s, i, t in expected if stored.get(i) != (s, t)]
     assert missing == []
+    if db_url.startswith("sqlite"):
+        engine = sa.create_engine(db_url)
+        with engine.connect() as c:
+            assert c.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+        engine.dispose()
 
     # The restarted server serves the same sessions on from where they were.
     process, base = start_server(tmp_path, db_url)

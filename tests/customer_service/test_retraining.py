@@ -91,3 +91,23 @@ def test_a_candidate_below_the_bar_is_saved_but_not_promoted(served):
     assert store.active() == active and result.version.exists()
     assert plugin.state.watcher.check() is False  # nothing to pick up
     assert len(chats.training_examples(unused_only=True)) == len(DIRECT_DEBIT)  # kept for the next try
+
+
+def test_a_corrupted_version_made_active_is_refused_and_the_old_model_keeps_serving(served, caplog):
+    import shutil
+
+    from customer_service.plugin import model_store
+    from shared.artifacts import write_text_atomic
+
+    config, plugin, client = served
+    store = model_store(config)
+    serving = store.active()
+    bad = store.root / "vbroken"
+    shutil.copytree(serving, bad)
+    (bad / "scorers.safetensors").write_bytes(b"\0" + (bad / "scorers.safetensors").read_bytes()[1:])
+    write_text_atomic(store.root / "ACTIVE", "vbroken\n")  # as if someone pointed ACTIVE at it by hand
+    assert plugin.state.watcher.check() is False
+    assert "could not load" in caplog.text
+    assert plugin.state.version == serving  # still the verified one
+    body = client.post("/cs/api/chat", json={"message": "I lost my card"}).json
+    assert (body["path"], body["intent"]) == ("intent", "card_lost")
