@@ -47,6 +47,9 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector",
 # methods that need none (AUROC, FPR@95TPR), is used.
 DETECTOR_KIND = "troika-oos-detector"
 ONNX_DIR = "onnx"
+# A server answers several messages at once: one core per message beats two threads per message
+# contending for the same two cores.
+ONNX_THREADS = 1
 DEFAULT_METHOD = "combined"
 FALLBACK_METHOD = "knn"
 DEFAULT_MIN_OOS_RECALL = 0.94  # see choose_threshold
@@ -251,7 +254,8 @@ class OutOfScopeDetector:
         from shared.onnx_runtime import OnnxEncoder, export_onnx_encoder
 
         directory = Path(directory)
-        self.encoder_ = OnnxEncoder.load(directory) if directory.exists() else export_onnx_encoder(self.classifier_, directory)
+        self.encoder_ = (OnnxEncoder.load(directory, threads=ONNX_THREADS) if directory.exists()
+                         else export_onnx_encoder(self.classifier_, directory, threads=ONNX_THREADS))
         return self
 
     def score(self, texts: Sequence[str], method: str | None = None) -> np.ndarray:

@@ -49,7 +49,7 @@ from .bot import IntentBot, KnowledgeBase
 from .conversations import Conversations
 from .intent_files import OUT_OF_SCOPE, IntentExamples, load_intents, read_oos_texts
 from .knowledge_files import read_knowledge, read_questions
-from .oos import OutOfScopeDetector
+from .oos import ONNX_THREADS, OutOfScopeDetector
 from .policy import PolicyThresholds, choose_retrieval_threshold
 from .response_files import read_responses
 from .service import ChatService, HandoffNotifier
@@ -182,7 +182,9 @@ def _kb_encoder(config: Config, retrieval_model: Path | None):
         path = resolve_encoder(config.base_model or None)
         key = path.encode()
     cache = Path(config.var_dir) / "customer_service" / f"kb-encoder-{hashlib.sha256(key).hexdigest()[:12]}"
-    return OnnxEncoder.load(cache) if cache.exists() else export_onnx_encoder(path, cache)
+    if cache.exists():
+        return OnnxEncoder.load(cache, threads=ONNX_THREADS)
+    return export_onnx_encoder(path, cache, threads=ONNX_THREADS)
 
 
 class BotHolder:

@@ -142,7 +142,7 @@ def _sentence_model_parts(path: Path):
     return model, tokenizer, int(max_length)
 
 
-def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True) -> "OnnxEncoder":
+def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True, threads: int | None = None) -> "OnnxEncoder":
     """Export the sentence encoder of ``source`` (a mean-pooling ``TextClassifier``, or a
     sentence-transformers directory / name ``resolve_encoder`` accepts) as an ONNX directory
     whose output is the unit sentence vector; returns it loaded."""
@@ -161,7 +161,7 @@ def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True) -
         meta = {"max_length": max_length, "quantized": quantize, "dim": int(model.head.in_features)}
         (tmp / "onnx_encoder.json").write_text(json.dumps(meta, indent=1))
         artifacts.write_manifest(tmp, ENCODER_KIND)
-    return OnnxEncoder.load(out_dir)
+    return OnnxEncoder.load(out_dir, threads=threads)
 
 
 class OnnxEncoder:
