@@ -2,7 +2,7 @@
 
     python bench/bench_retrieval.py [--per-intent 20] [--epochs 1] [--held-out 20]
 
-The knowledge base: bench/data/banking77_help_centre.csv, one help-centre article (question +
+The knowledge base: bench/data/help_centre_articles.csv, one help-centre article (question +
 answer, written for this benchmark) per BANKING77 intent, 77 in all. Queries are real customer
 messages from ../shared/data/banking77: a message's right article is its intent's.
 
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.machine_info import machine  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "banking77"
-KB = ROOT / "bench" / "data" / "banking77_help_centre.csv"
+KB = ROOT / "bench" / "data" / "help_centre_articles.csv"
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -131,7 +131,7 @@ def main() -> None:
     lines = ["# Retrieval: frozen vs fine-tuned encoder (BANKING77 messages → help-centre articles)", "",
              f"Date: {report['date'][:10]}. Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. "
              f"Command: `{report['command'].strip()}`.", "",
-             f"{len(ids)} articles (bench/data/banking77_help_centre.csv); the encoder was tuned on {len(pairs)} "
+             f"{len(ids)} articles (bench/data/help_centre_articles.csv); the encoder was tuned on {len(pairs)} "
              f"(training message, article) pairs of {len(ids) - len(unseen)} articles in {train_seconds:.0f} s; "
              f"{len(unseen)} articles were held out entirely. Queries are BANKING77 validation messages, searched "
              "against all 77 articles.", "",

@@ -190,7 +190,7 @@ class OutOfScopeDetector:
         clf.fit(clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
         return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents))
 
-    def fit_scorers(self, clf: TextClassifier, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
+    def fit_scorers(self, clf: KeepsFitEmbeddings, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
                     validation: tuple[Sequence[str], Sequence[str]]) -> OutOfScopeDetector:
         """Fit every scorer and threshold around an already trained classifier (``fit`` trains one;
         retraining brings a warm-started one). The data is kept (``data_``), so a later retrain can
@@ -201,7 +201,7 @@ class OutOfScopeDetector:
         self.classifier_ = clf
         self.data_ = {"train": [train_texts, train_intents], "oos": oos_texts, "validation": [val_texts, val_intents]}
         clf_texts = train_texts + oos_texts
-        train = clf.signals_for(clf_texts) if hasattr(clf, "signals_for") else compute_signals(clf, clf_texts)
+        train = clf.signals_for(clf_texts)
         in_rows = np.arange(len(train_texts))
         oos_signals = train.subset(np.arange(len(train_texts), len(clf_texts))) if oos_texts else None
         available = [m for m in METHODS if not (m in NEEDS_OOS_TRAINING and not oos_texts)
@@ -212,7 +212,7 @@ class OutOfScopeDetector:
         self.scorers_ = dict(parts)
         if "combined" in available:
             self.scorers_["combined"] = CombinedScorer(parts)
-        val = clf.signals_for(val_texts) if hasattr(clf, "signals_for") else compute_signals(clf, val_texts)
+        val = clf.signals_for(val_texts)
         clf.fit_embeddings_ = {}  # free the memory: the kNN index keeps what it needs
         self.validation_ = self._tune(val, val_intents)
         self.thresholds_ = {m: report["threshold"] for m, report in self.validation_.items()}

@@ -57,9 +57,10 @@ def holdout_accuracy(detector: OutOfScopeDetector, texts: list[str], intents: li
     return report
 
 
-def retrain_detector(active_dir: Path, texts: list[str], intents: list[str], *, progress: bool = True) -> OutOfScopeDetector:
-    """A candidate detector: the model in ``active_dir`` trained further on (texts, intents)."""
-    base = OutOfScopeDetector.load(active_dir, onnx=False)
+def retrain_detector(active_dir: Path, texts: list[str], intents: list[str], *, base: OutOfScopeDetector | None = None,
+                     progress: bool = True) -> OutOfScopeDetector:
+    """A candidate detector: the model in ``active_dir`` (``base``, when already loaded) trained further on (texts, intents)."""
+    base = base or OutOfScopeDetector.load(active_dir, onnx=False)
     data = base.data_
     if not data:
         raise DataError(f"{active_dir} keeps no training data (saved before retraining existed): train it again with troika cs train")
@@ -91,7 +92,7 @@ def retrain(store: ArtifactStore, chats: Conversations, *, tolerance: float = 0.
         raise DataError("no feedback to learn from yet: corrections from admins, or answers visitors called helpful")
     train, held = split_new_examples(examples)
     active = OutOfScopeDetector.load(active_dir, onnx=False)
-    candidate = retrain_detector(active_dir, [t for t, _ in train], [i for _, i in train], progress=progress)
+    candidate = retrain_detector(active_dir, [t for t, _ in train], [i for _, i in train], base=active, progress=progress)
     val_texts, val_intents = active.data_["validation"]
     holdout = (list(val_texts) + [t for t, _ in held], list(val_intents) + [i for _, i in held])
     old_metrics = holdout_accuracy(active, *holdout)
