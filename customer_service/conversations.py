@@ -10,7 +10,8 @@ Plain Python over SQLAlchemy Core; the Flask layer and the bot call it::
     handoff = chats.open_handoff(session_id, "no confident answer")
     chats.claim(handoff.id, "alice"); chats.agent_reply(handoff.id, "alice", "Hi, Alice here.")
 
-Every write is one transaction; what a visitor sent is stored before anything else happens.
+Every write is one transaction. A visitor's message and the bot's reply go in together
+(``add_exchange``): one commit per exchange, and nothing is acknowledged before it.
 """
 
 from __future__ import annotations
@@ -96,28 +97,49 @@ class Conversations:
     def add_turn(self, session_id: str, role: str, text: str, *, client_id: str | None = None, path: str | None = None,
                  intent: str | None = None, confidence: float | None = None, details: dict | None = None) -> Turn:
         """Store one message; a repeated ``client_id`` in the session returns the first copy instead."""
-        if role not in ROLES:
-            raise DataError(f"role {role!r}: expected one of {', '.join(ROLES)}")
-        if path is not None and path not in PATHS:
-            raise DataError(f"path {path!r}: expected one of {', '.join(PATHS)}")
-        if not text.strip():
-            raise DataError("text is empty")
-        if len(text) > MAX_TEXT:
-            raise DataError(f"text is {len(text)} characters; at most {MAX_TEXT}")
-        now = self.clock()
-        row = dict(session_id=session_id, role=role, text=text, client_id=client_id, path=path, intent=intent,
-                   confidence=None if confidence is None else float(confidence), details=details or {}, created_at=now)
+        row = self._turn_row(session_id, role, text, client_id=client_id, path=path, intent=intent, confidence=confidence,
+                             details=details)
         with self.engine.begin() as c:
             if c.execute(sa.select(sessions.c.id).where(sessions.c.id == session_id)).first() is None:
                 raise NotFoundError(f"no chat session {session_id!r}; start one first")
-            if client_id is None:
-                c.execute(turns.insert().values(row))
+            turn = self._insert_turn(c, row)
+            if turn is None:
+                return self._turn_by_client_id(c, session_id, client_id)
+            c.execute(sessions.update().where(sessions.c.id == session_id).values(updated_at=row["created_at"]))
+            return turn
+
+    def add_exchange(self, session_id: str | None, text: str, reply: dict, *, client_id: str | None = None,
+                     received_at: dt.datetime | None = None, handoff_reason: str | None = None) -> tuple[Turn, Turn | None, Handoff | None]:
+        """A visitor's message and the bot's reply (``text``, ``path``, ``intent``, ``confidence``, ``details``), stored together.
+
+        One transaction, so one commit (one fsync on SQLite) per exchange; a new session
+        (``session_id`` None) is created in it too. The message is only acknowledged once this
+        returns, so nothing acknowledged is ever lost. ``handoff_reason`` opens a handoff in the same
+        transaction. A message whose ``client_id`` is already stored (a resend racing the first copy)
+        is stored once: the first copy and the turn that answered it come back, and no handoff.
+        """
+        session_id = session_id or secrets.token_urlsafe(18)
+        received_at = received_at or self.clock()
+        message = self._turn_row(session_id, "user", text, client_id=client_id, at=received_at)
+        answer = self._turn_row(session_id, "bot", reply["text"], path=reply.get("path"), intent=reply.get("intent"),
+                                confidence=reply.get("confidence"), details=reply.get("details"))
+        with self.engine.begin() as c:
+            known = c.execute(sa.select(sessions.c.id).where(sessions.c.id == session_id)).first() is not None
+            if known:
+                c.execute(sessions.update().where(sessions.c.id == session_id).values(updated_at=answer["created_at"]))
             else:
-                insert_new(c, turns, [row], key=["session_id", "client_id"])
-            c.execute(sessions.update().where(sessions.c.id == session_id).values(updated_at=now))
-            query = sa.select(turns).where(turns.c.session_id == session_id)
-            query = query.where(turns.c.client_id == client_id) if client_id else query.order_by(turns.c.id.desc()).limit(1)
-            return _turn(c.execute(query).first())
+                c.execute(sessions.insert().values(id=session_id, created_at=received_at, updated_at=answer["created_at"],
+                                                   status="bot", meta={}))
+            stored = self._insert_turn(c, message)
+            if stored is None:
+                first = self._turn_by_client_id(c, session_id, client_id)
+                after = c.execute(sa.select(turns).where(turns.c.session_id == session_id, turns.c.id > first.id)
+                                  .order_by(turns.c.id).limit(1)).first()
+                # Only the turn right after the message answers it; an agent's turn is not the bot's reply.
+                return first, _turn(after) if after is not None and after.role == "bot" else None, None
+            turn = self._insert_turn(c, answer)
+            handoff = self._open_handoff(c, session_id, handoff_reason) if handoff_reason else None
+            return stored, turn, handoff
 
     def history(self, session_id: str, *, after: int = 0, limit: int = 200) -> list[Turn]:
         """Turns of a session oldest first; ``after`` a turn id gives only newer ones (widget polling)."""
@@ -127,20 +149,59 @@ class Conversations:
                              .order_by(turns.c.id).limit(limit)).all()
         return [_turn(r) for r in rows]
 
+    def recent(self, session_id: str, *, limit: int = 50) -> tuple[dict, list[Turn]]:
+        """The session and its latest ``limit`` turns, oldest first, read together: what the bot answers from."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(sessions).where(sessions.c.id == session_id)).first()
+            if row is None:
+                raise NotFoundError(f"no chat session {session_id!r}; start one first")
+            rows = c.execute(sa.select(turns).where(turns.c.session_id == session_id)
+                             .order_by(turns.c.id.desc()).limit(limit)).all()
+        return dict(row._mapping), [_turn(r) for r in reversed(rows)]
+
+    def _turn_row(self, session_id: str, role: str, text: str, *, client_id: str | None = None, path: str | None = None,
+                  intent: str | None = None, confidence: float | None = None, details: dict | None = None,
+                  at: dt.datetime | None = None) -> dict:
+        if role not in ROLES:
+            raise DataError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        if path is not None and path not in PATHS:
+            raise DataError(f"path {path!r}: expected one of {', '.join(PATHS)}")
+        if not text.strip():
+            raise DataError("text is empty")
+        if len(text) > MAX_TEXT:
+            raise DataError(f"text is {len(text)} characters; at most {MAX_TEXT}")
+        return dict(session_id=session_id, role=role, text=text, client_id=client_id, path=path, intent=intent,
+                    confidence=None if confidence is None else float(confidence), details=details or {},
+                    created_at=at or self.clock())
+
+    @staticmethod
+    def _insert_turn(c, row: dict) -> Turn | None:
+        """The stored turn, or None when its client_id is already in the session."""
+        if row["client_id"] is None:
+            return _turn(c.execute(turns.insert().values(row).returning(*turns.c)).first())
+        inserted = insert_new(c, turns, [row], key=["session_id", "client_id"], returning=[col.name for col in turns.c])
+        return _turn(inserted[0]) if inserted else None
+
+    @staticmethod
+    def _turn_by_client_id(c, session_id: str, client_id: str) -> Turn:
+        return _turn(c.execute(sa.select(turns).where(turns.c.session_id == session_id, turns.c.client_id == client_id)).first())
+
     # --- handoffs -------------------------------------------------------------------
 
     def open_handoff(self, session_id: str, reason: str) -> Handoff:
         """Hand the session to people; a session already waiting for one keeps its handoff."""
         with self.engine.begin() as c:
-            current = c.execute(sa.select(handoffs).where(handoffs.c.session_id == session_id,
-                                                          handoffs.c.status.in_(("open", "claimed")))).first()
-            if current is not None:
-                return _handoff(current)
-            if c.execute(sessions.update().where(sessions.c.id == session_id).values(status="handoff")).rowcount == 0:
-                raise NotFoundError(f"no chat session {session_id!r}")
-            new_id = c.execute(handoffs.insert().values(session_id=session_id, status="open", reason=reason,
-                                                        created_at=self.clock()).returning(handoffs.c.id)).scalar_one()
-            return _handoff(c.execute(sa.select(handoffs).where(handoffs.c.id == new_id)).first())
+            return self._open_handoff(c, session_id, reason)
+
+    def _open_handoff(self, c, session_id: str, reason: str) -> Handoff:
+        current = c.execute(sa.select(handoffs).where(handoffs.c.session_id == session_id,
+                                                      handoffs.c.status.in_(("open", "claimed")))).first()
+        if current is not None:
+            return _handoff(current)
+        if c.execute(sessions.update().where(sessions.c.id == session_id).values(status="handoff")).rowcount == 0:
+            raise NotFoundError(f"no chat session {session_id!r}")
+        return _handoff(c.execute(handoffs.insert().values(session_id=session_id, status="open", reason=reason,
+                                                           created_at=self.clock()).returning(*handoffs.c)).first())
 
     def waiting_handoff(self, session_id: str) -> Handoff | None:
         """The session's open or claimed handoff, if a person has (or is about to have) the conversation."""

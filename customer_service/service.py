@@ -7,8 +7,8 @@ The Flask layer is a thin edge over this; tests drive it directly::
     exchange = service.send(session_id, "where is my card?", client_id="m-1")
     exchange.reply.text, exchange.reply.path        # "Cards arrive in ...", "intent"
 
-What a visitor sent is stored before anything else can fail. A bot that is missing or
-raises never loses the message: the visitor is told a person will reply, and a handoff opens.
+A visitor's message and the bot's reply are stored in one transaction before the visitor
+hears back. A bot that is missing or raises never loses the message: the visitor is told a person will reply, and a handoff opens.
 """
 
 from __future__ import annotations
@@ -62,25 +62,26 @@ class ChatService:
 
     def send(self, session_id: str | None, text: str, *, client_id: str | None = None) -> Exchange:
         """Answer ``text`` in the session (a new one when ``session_id`` is None)."""
-        if session_id is None:
-            session_id = self.chats.start()
-        session = self.chats.session(session_id)
-        message = self.chats.add_turn(session_id, "user", text, client_id=client_id)
-        if client_id is not None:
-            earlier = self._reply_to(message)
-            if earlier is not None:  # a resend of a message already answered: the same answer
-                return earlier
-        if session["status"] == "handoff":
-            return Exchange(message, None, self.chats.waiting_handoff(session_id))
-        history = self.chats.history(session_id)[:-1]
+        received_at = self.chats.clock()
+        history: list[Turn] = []
+        if session_id is not None:
+            session, history = self.chats.recent(session_id)
+            if client_id is not None:
+                earlier = self._resent(history, client_id)
+                if earlier is not None:  # a resend of a message already stored: the same answer, stored once
+                    return earlier
+            if session["status"] == "handoff":
+                message = self.chats.add_turn(session_id, "user", text, client_id=client_id)
+                return Exchange(message, None, self.chats.waiting_handoff(session_id))
         reply = self._ask_bot(text, history)
-        turn = self.chats.add_turn(session_id, "bot", reply.text, path=reply.path, intent=reply.intent,
-                                   confidence=reply.confidence, details=reply.details)
-        handoff = None
-        if reply.path == "handoff":
-            handoff = self.chats.open_handoff(session_id, reply.details.get("reason", "the bot had no answer"))
-            if self.notifier is not None:
-                self.notifier.notify(handoff)
+        handoff_reason = reply.details.get("reason", "the bot had no answer") if reply.path == "handoff" else None
+        # Message and reply are committed together: one fsync per exchange instead of three.
+        message, turn, handoff = self.chats.add_exchange(
+            session_id, text, dict(text=reply.text, path=reply.path, intent=reply.intent, confidence=reply.confidence,
+                                   details=reply.details),
+            client_id=client_id, received_at=received_at, handoff_reason=handoff_reason)
+        if handoff is not None and self.notifier is not None:
+            self.notifier.notify(handoff)
         return Exchange(message, turn, handoff)
 
     def _ask_bot(self, text: str, history: list[Turn]) -> BotReply:
@@ -93,11 +94,13 @@ class ChatService:
             log.exception("the bot failed on a message; handing the conversation to a person")
             return BotReply(HANDOFF_TEXT, "handoff", details={"reason": "the bot failed on this message"})
 
-    def _reply_to(self, message: Turn) -> Exchange | None:
-        later = self.chats.history(message.session_id, after=message.id, limit=5)
-        # Only the turn right after the message answers it; an agent's turn is not the bot's reply.
-        if later and later[0].role == "bot":
-            return Exchange(message, later[0])
+    @staticmethod
+    def _resent(history: list[Turn], client_id: str) -> Exchange | None:
+        for i, turn in enumerate(history):
+            if turn.role == "user" and turn.client_id == client_id:
+                after = history[i + 1] if i + 1 < len(history) else None
+                # Only the turn right after the message answers it; an agent's turn is not the bot's reply.
+                return Exchange(turn, after if after is not None and after.role == "bot" else None)
         return None
 
 
