@@ -34,6 +34,10 @@ PATHS = ("intent", "clarify", "retrieval", "handoff")
 MAX_TEXT = 4000  # characters of one message; longer is refused, never cut silently
 
 
+# Built once: parameters passed beside a statement keep its compiled form cached (a chat request's hot path).
+_INSERT_TURN = turns.insert().returning(*turns.c)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -178,7 +182,7 @@ class Conversations:
     def _insert_turn(c, row: dict) -> Turn | None:
         """The stored turn, or None when its client_id is already in the session."""
         if row["client_id"] is None:
-            return _turn(c.execute(turns.insert().values(row).returning(*turns.c)).first())
+            return _turn(c.execute(_INSERT_TURN, row).first())
         inserted = insert_new(c, turns, [row], key=["session_id", "client_id"], returning=[col.name for col in turns.c])
         return _turn(inserted[0]) if inserted else None
 

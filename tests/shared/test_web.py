@@ -315,3 +315,21 @@ def test_a_malformed_rate_limit_is_a_config_error(config):
     app = create_app(config)
     with app.test_request_context("/"), pytest.raises(ConfigError, match="not like"):
         rate_limit("x", "lots")
+
+
+def test_the_moving_window_forgets_old_requests_and_quiet_clients():
+    from shared.web import _RateLimits
+
+    now = [0.0]
+    limits = _RateLimits(clock=lambda: now[0])
+    assert [limits.hit("2/minute", "chat", "a") for _ in range(2)] == [None, None]
+    item, wait = limits.hit("2/minute", "chat", "a")
+    assert str(item) == "2 per 1 minute" and wait == 60.0
+    assert limits.hit("2/minute", "chat", "b") is None  # another client has its own window
+    now[0] = 30.0
+    assert limits.hit("2/minute", "chat", "a")[1] == 30.0  # refusals do not count, so the wait shrinks
+    now[0] = 60.5
+    assert limits.hit("2/minute", "chat", "a") is None
+    now[0] = 200.0
+    limits.hit("2/minute", "chat", "c")  # a sweep drops the clients that went quiet
+    assert {client for _, client, _ in limits._hits} == {"c"}
