@@ -56,12 +56,18 @@ def run(args) -> dict:
     name = "sentiment" + (f"_{args.tag}" if args.tag else "")
     model_dir = ROOT / "var" / "bench" / name
 
-    start = time.perf_counter()
-    model = SentimentModel.train([f / "train.csv" for f in files.values()], [f / "validation.csv" for f in files.values()],
-                                 config=config, progress=not args.quiet)
-    train_seconds = time.perf_counter() - start
-    model.save(model_dir)
-    fast = model.export_onnx(model_dir.with_name(model_dir.name + "-onnx"))
+    if args.model:  # a model `troika finance train` made: score it, train nothing
+        model = SentimentModel.load(args.model)
+        onnx_dir = args.model.with_name(args.model.name + "-onnx")
+        fast = SentimentModel.load(onnx_dir) if onnx_dir.is_dir() else model.export_onnx(model_dir.with_name(model_dir.name + "-onnx"))
+        config, train_seconds = model.classifier.config, None
+    else:
+        start = time.perf_counter()
+        model = SentimentModel.train([f / "train.csv" for f in files.values()], [f / "validation.csv" for f in files.values()],
+                                     config=config, progress=not args.quiet)
+        train_seconds = time.perf_counter() - start
+        model.save(model_dir)
+        fast = model.export_onnx(model_dir.with_name(model_dir.name + "-onnx"))
 
     accuracy, texts = {}, []
     for set_name, folder in files.items():
@@ -73,7 +79,7 @@ def run(args) -> dict:
                 k: report[k] for k in ("n", "accuracy", "macro_f1", "n_agree_100", "accuracy_agree_100", "macro_f1_agree_100") if k in report
             }
     command = f"python bench/bench_sentiment.py --mode {args.mode}" + (f" --tag {args.tag}" if args.tag else "")
-    command += "".join(f" --set {item}" for item in args.set)
+    command += "".join(f" --set {item}" for item in args.set) + (f" --model {args.model}" if args.model else "")
     return {
         "name": name,
         "benchmark": "one model trained on PhraseBank train (3,878) + Twitter train (8,589); scored on each validation.csv",
@@ -86,7 +92,7 @@ def run(args) -> dict:
         "linear_probe": model.classifier.metrics_.get("linear_probe"),
         "interpolation": model.classifier.metrics_.get("interpolation"),
         "epochs_run": max((e.get("epoch", 0) for e in getattr(model.classifier, "training_log_", [])), default=None),
-        "train_wall_seconds": round(train_seconds, 1),
+        "train_wall_seconds": None if train_seconds is None else round(train_seconds, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "throughput_headlines": len(texts),
         "throughput_headlines_per_s": {"torch_fp32": throughput(model, texts), "onnx_int8": throughput(fast, texts)},
@@ -103,7 +109,9 @@ def markdown(result: dict) -> str:
         f"Date: {result['date']}. Machine: {m['cpu']}, {m['cores']} cores, load average {m['load_average_1min']} when it ended "
         "(other jobs shared the cores). Command: `" + result["command"] + "`.",
         "",
-        f"One {result['config']['mode']}-mode model for both sets. Training took {result['train_wall_seconds']:.0f} s. "
+        f"One {result['config']['mode']}-mode model for both sets. "
+        + (f"Training took {result['train_wall_seconds']:.0f} s. " if result["train_wall_seconds"] is not None else "Trained beforehand (see --model). ")
+        + 
         "The validation files also drove early stopping, model selection and the temperature.",
         "",
         "| set | rows | runtime | accuracy | macro-F1 | target (accuracy) |",
@@ -136,6 +144,7 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="results go to bench/results/sentiment_<tag>.{json,md}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="FineTuneConfig override, e.g. --set epochs=3")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--model", type=Path, help="score this trained model (and its DIR-onnx export) instead of training one")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     if not all((args.data / folder / "train.csv").is_file() for folder in SETS.values()):

@@ -1,7 +1,15 @@
-"""``troika finance ...``: train and evaluate the finance sentiment model.
+"""``troika finance ...``: the finance sentiment model, the backtest, and the monitor itself.
 
     troika finance train --train F [F ...] --validation F [F ...] [--mode full|fast] --out DIR
     troika finance evaluate --model DIR --data F
+    troika finance replay --model DIR --data STREAM.csv [--from DATE] [--to DATE] [--config troika.toml] [--json]
+    troika finance scrape-once [--config troika.toml] [--source NAME]
+    troika finance run [--config troika.toml]
+
+``replay`` serves the ONNX export when ``--model`` is one or ``DIR-onnx`` exists beside it (else
+torch); it prints the alerts as a table, or as a JSON list with ``--json`` (stdout holds only the
+JSON; the one-line summary goes to stderr). ``scrape-once`` polls the configured sources once and
+stores what they give; ``run`` runs the scheduler in the foreground until Ctrl-C.
 
 Files are PhraseBank-style (``sentence,label,agreement``) or Twitter-style (``text,label`` with
 0/1/2), recognised by their columns (see ``sentiment_data``). Errors are raised as TroikaError,
@@ -10,7 +18,10 @@ which ``shared.cli.main`` prints as one line with exit status 2.
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -20,6 +31,10 @@ EXAMPLES = """examples:
       --train ../shared/data/financial_phrasebank/train.csv ../shared/data/twitter_financial_news_sentiment/train.csv \\
       --validation ../shared/data/financial_phrasebank/validation.csv ../shared/data/twitter_financial_news_sentiment/validation.csv
   troika finance evaluate --model var/models/sentiment --data ../shared/data/financial_phrasebank/validation.csv
+  troika finance replay --model var/models/sentiment \\
+      --data ../shared/data/finance_news_stream/headlines_dev_until_2019-12-31.csv --from 2018-01-01 --json > alerts.json
+  troika finance scrape-once --config troika.toml            # poll every [[finance_monitor.sources]] once
+  troika finance run --config troika.toml                    # the scheduler alone, until Ctrl-C
 """
 
 
@@ -60,11 +75,128 @@ def cmd_evaluate(args) -> None:
     print(summary, file=sys.stderr)
 
 
+def _date(text: str) -> dt.datetime:
+    """A --from/--to value: a date (midnight UTC) or an ISO 8601 time (UTC when it has no offset)."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.utcoffset() is None else moment.astimezone(dt.timezone.utc)
+
+
+def _config(args):
+    from shared.config import load_config
+
+    return load_config(args.config)
+
+
+def alerts_table(alerts: list[dict]) -> str:
+    """The replay's alerts as a plain-text table (headline cut to fit a terminal)."""
+    head = ("topic", "started_at", "resolved_at", "severity", "neg/total", "p", "top negative headline")
+    rows = [head]
+    for a in alerts:
+        ev = a["evidence"]
+        top = (ev.get("top_negative_headlines") or [""])[0]
+        rows.append((a["topic"], a["started_at"][:16], (a["resolved_at"] or "firing")[:16], a["severity"],
+                     f"{ev.get('negative', '?')}/{ev.get('total', '?')}", f"{ev.get('p_value', 1):.1e}", top[:60]))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head) - 1)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1]) for r in rows)
+
+
+def cmd_replay(args) -> None:
+    from shared.errors import ConfigError
+
+    from .backtest import replay_stream
+    from .buckets import PRECISION_SPAN
+    from shared.artifacts import MANIFEST
+
+    from .pipeline import serving_dir, topic_encoder, topic_encoder_dir
+    from .sentiment import SentimentModel
+    from .settings import BUCKETS, load_settings
+    from .topics import TopicAssigner
+
+    if not args.data.is_file():
+        raise ConfigError(f"--data {args.data}: no such file")
+    if not args.model.is_dir():
+        raise ConfigError(f"--model {args.model}: no such directory (train one with `troika finance train`)")
+    if args.start and args.end and args.start >= args.end:
+        raise ConfigError("--from must be before --to")
+    config = _config(args)
+    section = config.section("finance_monitor")
+    # A backtest over a news archive: daily buckets unless told otherwise (most archive rows carry only a date).
+    section.setdefault("bucket", args.bucket or "day")
+    if args.bucket:
+        section["bucket"] = args.bucket
+    settings = load_settings(section, admin_token=config.admin_token, demo=False)
+    model_dir = serving_dir(args.model)
+    model = SentimentModel.load(model_dir)
+    threshold = None if args.rules_only else settings.topic_threshold
+    if threshold is not None and not (topic_encoder_dir(config) / MANIFEST).is_file():
+        print(f"exporting the topic encoder to ONNX int8, once (about a minute) → {topic_encoder_dir(config)}", file=sys.stderr, flush=True)
+    encoder = topic_encoder(config, onnx=True) if threshold is not None else None
+    assigner = TopicAssigner(settings.topics, encoder, threshold=threshold)
+    result = replay_stream(args.data, model=model, settings=settings, assigner=assigner, start=args.start, end=args.end,
+                           progress=not args.quiet)
+    alerts = result.alert_dicts()
+    print(json.dumps(alerts, indent=1, ensure_ascii=False) if args.json else alerts_table(alerts))
+    size = BUCKETS[section["bucket"]]
+    summary = result.summary() + f"; model {model_dir}, {'daily' if section['bucket'] == 'day' else 'hourly'} buckets"
+    if size < PRECISION_SPAN["day"]:
+        summary += " (rows with only a date are left out of hourly buckets)"
+    print(summary, file=sys.stderr)
+
+
+def cmd_scrape_once(args) -> str:
+    from .pipeline import Monitor
+
+    monitor = Monitor.from_config(_config(args), progress=not args.quiet)
+    names = [args.source] if args.source else [s.name for s in monitor.settings.sources]
+    reports = []
+    for name in names:
+        monitor.settings.source(name)  # an unknown name is a ConfigError before anything is fetched
+        reports.append(monitor.poll(name))
+        print(reports[-1].summary())
+    failed = [r.source for r in reports if r.outcome in ("error", "skipped")]
+    summary = f"polled {len(reports)} source(s): {sum(r.new for r in reports)} new article(s), {sum(r.scored for r in reports)} scored"
+    return summary + (f"; failed: {', '.join(failed)}" if failed else "")
+
+
+def cmd_run(args) -> str:
+    import signal
+    import threading
+
+    from shared.errors import ConfigError
+
+    from .pipeline import Monitor
+
+    config = _config(args)
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    monitor = Monitor.from_config(config, progress=not args.quiet)
+    if not monitor.start():
+        raise ConfigError("another scheduler already runs for this database (a `troika run` or `troika finance run`); "
+                          "only one may run per deployment")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    jobs = ", ".join(j["id"] for j in monitor.scheduler.jobs())
+    print(f"scheduler running: {jobs}; press Ctrl+C to stop", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if not monitor.scheduler.running:  # lost its lock to another scheduler
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        print("stopping: waiting for running jobs...", file=sys.stderr, flush=True)
+        monitor.shutdown(wait=True)
+    return "scheduler stopped"
+
+
 def register(subparsers) -> None:
     import argparse
 
     finance = subparsers.add_parser(
-        "finance", help="finance news monitor: sentiment model", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        "finance", help="finance news monitor: sentiment model, backtest, scraping and the scheduler", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     verbs = finance.add_subparsers(dest="finance_command", metavar="VERB", required=True)
 
@@ -88,3 +220,42 @@ def register(subparsers) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory (torch, or its -onnx export)")
     p.add_argument("--data", type=Path, required=True, metavar="F", help="PhraseBank- or Twitter-style file")
     p.set_defaults(func=cmd_evaluate)
+
+    p = verbs.add_parser(
+        "replay", help="backtest: the whole pipeline over a timestamped CSV in simulated time; print the alerts",
+        description="Read a news stream CSV (published_at,time_precision,source,ticker,headline,description), deduplicate, "
+        "score every headline once in batches, assign topics, and run the live detection code over per-topic buckets "
+        "with a fresh alert book, in simulated time (no sleeping, no database). Topics, detector, alert policy and bucket "
+        "come from [finance_monitor] of --config (defaults: the default topics, binomial share test, daily buckets).",
+        epilog="examples:\n  troika finance replay --model var/models/sentiment --data stream.csv --from 2019-05-01 --to 2019-06-01\n"
+        "  troika finance replay --model var/models/sentiment-onnx --data stream.csv --json > alerts.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, required=True, metavar="DIR",
+                   help="sentiment model directory; its ONNX export (DIR itself, or DIR-onnx beside it) is used when there is one")
+    p.add_argument("--data", type=Path, required=True, metavar="STREAM.csv", help="timestamped CSV in the finance_news_stream format")
+    p.add_argument("--from", dest="start", type=_date, metavar="DATE", help="judge windows from this date (earlier rows still form the baseline)")
+    p.add_argument("--to", dest="end", type=_date, metavar="DATE", help="stop before this date")
+    p.add_argument("--config", type=Path, help="troika.toml whose [finance_monitor] table sets topics, detector, alerts, bucket")
+    p.add_argument("--bucket", choices=["hour", "day"], help="bucket size (default: the config's, else day)")
+    p.add_argument("--rules-only", action="store_true", help="assign topics by keywords and tickers only (no embedding similarity; faster)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of alerts (topic, started_at, resolved_at, severity, evidence, ...)")
+    p.set_defaults(func=cmd_replay)
+
+    p = verbs.add_parser(
+        "scrape-once", help="poll every configured source (or one) once, store, score, and print a line per source",
+        description="One poll of each [[finance_monitor.sources]] of --config, as its scheduled job would do it: conditional "
+        "fetch, parse, deduplicate, store, score and assign topics. A failing source is reported and does not stop the others.",
+        epilog="examples:\n  troika finance scrape-once --config troika.toml\n  troika finance scrape-once --source wire",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present; none: the demo source)")
+    p.add_argument("--source", metavar="NAME", help="poll only this source")
+    p.set_defaults(func=cmd_scrape_once)
+
+    p = verbs.add_parser(
+        "run", help="run the monitor's scheduler in the foreground until Ctrl+C",
+        description="Start the scheduler (a job per source, detection, optional retraining; jobs kept in the database) "
+        "and keep it running until Ctrl+C or SIGTERM, then stop cleanly: running jobs finish, the lock is released. "
+        "Only one scheduler runs per database: a second one exits with an error.",
+        epilog="example:\n  troika finance run --config troika.toml", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
+    p.set_defaults(func=cmd_run)

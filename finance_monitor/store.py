@@ -219,3 +219,71 @@ class MonitorStore:
     def save_state(self, name: str, value) -> None:
         with self.engine.begin() as c:
             upsert(c, state, [dict(name=name, value=value, updated_at=self.clock())], key=["name"])
+
+    # --- dashboard: lookups and alert actions ---------------------------------------
+
+    def articles_by_id(self, ids: Sequence[int]) -> list[dict]:
+        """The articles with these ids, in the order given (ids no longer stored are skipped)."""
+        wanted = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+        if not wanted:
+            return []
+        with self.engine.connect() as c:
+            found = {r.id: dict(r._mapping) for r in c.execute(sa.select(articles).where(articles.c.id.in_(wanted))).all()}
+        return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+    def alert(self, alert_id: int) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(alerts).where(alerts.c.id == alert_id)).first()
+        return dict(row._mapping) if row else None
+
+    def acknowledge_alert(self, alert_id: int, by: str, *, at: dt.datetime | None = None) -> dict | None:
+        """Mark the alert seen by ``by``; the updated alert, or None when there is no such alert."""
+        return self._update_alert(alert_id, acknowledged_at=at or self.clock(), acknowledged_by=by[:100])
+
+    def silence_alert(self, alert_id: int, until: dt.datetime | None, by: str) -> dict | None:
+        """Hold the alert's notifications until ``until`` (None lifts the silence); None when there is no such alert."""
+        return self._update_alert(alert_id, silenced_until=until, silenced_by=by[:100] if until else None)
+
+    def _update_alert(self, alert_id: int, **values) -> dict | None:
+        with self.engine.begin() as c:
+            if c.execute(alerts.update().where(alerts.c.id == alert_id).values(**values)).rowcount == 0:
+                return None
+        return self.alert(alert_id)
+
+    def is_silenced(self, alert_id: int, at: dt.datetime | None = None) -> bool:
+        """Whether a person silenced this alert's notifications until after ``at`` (default now)."""
+        found = self.alert(alert_id)
+        return bool(found and found["silenced_until"] and found["silenced_until"] > (at or self.clock()))
+
+    def trend_rows(self, since: dt.datetime, until: dt.datetime) -> list[tuple[str, dt.datetime, str, float, str]]:
+        """``scored_by_topic`` plus each article's time precision, so hourly trends can leave day-dated news out."""
+        query = (sa.select(article_topics.c.topic, articles.c.published_at, articles.c.sentiment, articles.c.score,
+                           articles.c.time_precision)
+                 .join(articles, articles.c.id == article_topics.c.article_id)
+                 .where(articles.c.sentiment.is_not(None), articles.c.published_at >= since, articles.c.published_at < until)
+                 .order_by(articles.c.published_at))
+        with self.engine.connect() as c:
+            return [tuple(r) for r in c.execute(query).all()]
+
+    def source_states(self) -> list[dict]:
+        """Every source's last fetch outcome, by name."""
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(sa.select(source_state).order_by(source_state.c.source)).all()]
+
+    def job_run_counts(self) -> dict[tuple[str, str], int]:
+        """(job id, outcome) -> runs recorded: the job counters of /metrics."""
+        query = sa.select(job_runs.c.job_id, job_runs.c.outcome, sa.func.count()).group_by(job_runs.c.job_id, job_runs.c.outcome)
+        with self.engine.connect() as c:
+            return {(job, outcome): n for job, outcome, n in c.execute(query).all()}
+
+    def alert_counts(self) -> dict[tuple[str, str], int]:
+        """(topic, state) -> alerts: the alert gauges of /metrics."""
+        query = sa.select(alerts.c.topic, alerts.c.state, sa.func.count()).group_by(alerts.c.topic, alerts.c.state)
+        with self.engine.connect() as c:
+            return {(topic, state_): n for topic, state_, n in c.execute(query).all()}
+
+    def sentiment_counts(self) -> dict[str | None, int]:
+        """sentiment label (None: not scored yet) -> articles."""
+        query = sa.select(articles.c.sentiment, sa.func.count()).group_by(articles.c.sentiment)
+        with self.engine.connect() as c:
+            return {label: n for label, n in c.execute(query).all()}

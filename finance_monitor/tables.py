@@ -91,6 +91,11 @@ alerts = sa.Table(
     sa.Column("windows_fired", sa.Integer, nullable=False),
     sa.Column("suppressed", sa.Integer, nullable=False),
     sa.Column("evidence", JSONDocument, nullable=False),
+    # Set by the dashboard's actions (migration 0002); save_alert never touches them.
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("acknowledged_by", sa.String(100)),
+    sa.Column("silenced_until", UTCDateTime),  # notifications for this alert are held until then
+    sa.Column("silenced_by", sa.String(100)),
     sa.UniqueConstraint("fingerprint", "started_at", name="uq_fm_alerts_episode"),
     sqlite_autoincrement=True,
 )

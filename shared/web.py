@@ -38,6 +38,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, RequestEnt
 
 from .config import Config
 from .errors import ConfigError, ConflictError, DataError, NotFoundError
+from .prometheus import metrics
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def create_app(config: Config, *, import_name: str = __name__) -> Flask:
     app.before_request(_refuse_oversized_body)
     app.after_request(_security_headers)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)  # /metrics: apps add collectors with shared.prometheus.add_metrics_collector
     return app
 
 

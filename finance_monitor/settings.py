@@ -1,0 +1,282 @@
+"""The ``[finance_monitor]`` table of troika.toml, checked: sources, topics, buckets, detector, alerts.
+
+Every key, with its default (a bad value is a ``ConfigError`` naming the key, as written)::
+
+    [finance_monitor]
+    sentiment_model = ""        # a directory from `troika finance train` (its -onnx export is preferred
+                                # when it exists beside it); "" = the demo model, trained on first start
+    bucket = "hour"             # "hour" or "day": the trend and detection bucket
+    detect_every = 300          # seconds between detection runs
+    retrain_every = 0           # seconds between retraining runs; 0 = no retraining job
+    misfire_grace = 120         # seconds a late job run may still start; later runs are recorded as missed
+    topic_threshold = 0.3       # cosine similarity for embedding topic matches; false = keywords/tickers only
+    batch_size = 64             # articles scored per model call
+    admin_token = ""            # the dashboard's admin actions; "" = the suite's admin_token (closed when both unset)
+    dashboard_url = ""          # link put in alert messages, e.g. "https://troika.example/finance/"
+    scheduler = true            # `troika run` runs the scheduler (one per deployment, lock-protected);
+                                # false when a separate `troika finance run` process does
+
+    [finance_monitor.fetch]     # limits of every HTTP fetch
+    connect_timeout = 5.0
+    read_timeout = 10.0
+    deadline = 30.0             # whole fetch, redirects included
+    max_bytes = 5242880         # after decompression
+    max_redirects = 5
+
+    [finance_monitor.detector]
+    kind = "binomial_share"     # binomial_share | count | ewma_share | share_and_count
+    alpha = 0.001               # sensitivity: smaller = fewer alerts
+    critical_alpha = 1e-6       # p-values below it make an alert "critical"
+    min_negative = 5            # negative items a window needs before it can fire
+    min_total = 10              # items a window needs before it can fire
+    min_ratio = 1.5             # window share (or count) at least this times the baseline's
+    baseline_buckets = 28       # buckets in the rolling baseline
+    min_baseline_buckets = 7
+    window_buckets = 1          # buckets merged into the tested window (3 daily buckets: a slow sell-off)
+    min_baseline_total = 50     # binomial_share / share_and_count: items the baseline needs
+    overdispersed = true        # count: negative binomial when the baseline is over-dispersed
+    smoothing = 0.1             # ewma_share: weight of the newest bucket
+
+    [finance_monitor.alerts]
+    fire_after = 1              # firing windows in a row before an alert opens
+    resolve_after = 2           # quiet windows in a row before it resolves
+    cooldown_hours = 24         # after a resolution, no new alert for the same topic and rule
+
+    [[finance_monitor.sources]] # one table per source; none = the demo source below
+    name = "wire"               # letters, digits, - and _; the job id is source:<name>
+    kind = "rss"                # rss (RSS/Atom) | page (one HTML article page) | replay (a stream CSV)
+    url = "https://news.example/rss"    # rss and page
+    path = "data/stream.csv"    # replay: published_at,time_precision,source,ticker,headline,description
+    interval = 900              # seconds between polls
+
+    [[finance_monitor.topics]]  # see finance_monitor.topics; none = topics.DEFAULT_TOPICS
+    [[finance_monitor.channels]]  # see finance_monitor.channel_config; none = the log channel
+
+Relative paths (``sentiment_model``, a replay source's ``path``) are read from the current directory.
+
+A replay source replays its CSV against the wall clock: on its first poll the rows are shifted
+so the last one falls just before the current bucket, and the shift is kept in the source's
+state; each poll stores the rows whose shifted time has passed. That is how the demo shows
+live-looking data on a fresh machine.
+
+Without any ``sources`` the monitor runs the demo: the replay source ``demo`` over
+``finance_monitor/demo/stream.csv`` (original headlines with a burst of bad news about a made-up
+bank in its last hour) and, unless ``[finance_monitor.detector]`` says otherwise, a detector with
+minimum counts sized for its few dozen rows (``DEMO_DETECTOR``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from shared.errors import ConfigError
+
+from .alert_lifecycle import AlertPolicy
+from .fetch import FetchLimits
+from .spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector
+from .topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, topics_from_config
+
+SECTION = "finance_monitor"
+DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_SOURCES = [{"name": "demo", "kind": "replay", "path": str(DEMO_DIR / "stream.csv"), "interval": 60}]
+# The demo stream has ~60 rows over 32 hours: the default minimum counts (sized for real feeds) would never fire.
+DEMO_DETECTOR = {"kind": "binomial_share", "min_total": 6, "min_negative": 4, "min_baseline_total": 5, "min_baseline_buckets": 6}
+BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+SOURCE_KINDS = ("rss", "page", "replay")
+DETECTOR_KINDS = ("binomial_share", "count", "ewma_share", "share_and_count")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+TOP_KEYS = {"sentiment_model", "bucket", "detect_every", "retrain_every", "misfire_grace", "topic_threshold", "batch_size",
+            "admin_token", "dashboard_url", "scheduler", "fetch", "detector", "alerts", "sources", "topics", "channels"}
+COMMON_DETECTOR = {"alpha": float, "critical_alpha": float, "min_negative": int, "min_total": int, "min_ratio": float,
+                   "baseline_buckets": int, "min_baseline_buckets": int, "window_buckets": int}
+DETECTOR_EXTRA = {"binomial_share": {"min_baseline_total": int}, "count": {"overdispersed": bool, "min_rate": float},
+                  "ewma_share": {"smoothing": float}, "share_and_count": {"min_baseline_total": int, "overdispersed": bool}}
+FETCH_KEYS = {"connect_timeout": float, "read_timeout": float, "deadline": float, "max_bytes": int, "max_redirects": int}
+ALERT_KEYS = {"fire_after": int, "resolve_after": int, "cooldown_hours": float}
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str  # rss | page | replay
+    url: str | None = None
+    path: Path | None = None
+    interval: float = 900.0
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    sources: tuple[Source, ...]
+    topics: tuple[Topic, ...]
+    bucket: timedelta = BUCKETS["hour"]
+    detector: object = field(default_factory=BinomialShareDetector)
+    policy: AlertPolicy = AlertPolicy()
+    fetch: FetchLimits = FetchLimits()
+    sentiment_model: Path | None = None
+    detect_every: float = 300.0
+    retrain_every: float | None = None
+    misfire_grace: int = 120
+    topic_threshold: float | None = DEFAULT_THRESHOLD
+    batch_size: int = 64
+    admin_token: str = ""
+    dashboard_url: str | None = None
+    channels: tuple = ()  # the raw [[finance_monitor.channels]] tables (channel_config.build_channels)
+    demo: bool = False  # no sources configured: the demo replay source
+    scheduler: bool = True  # troika run starts the scheduler
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"{SECTION}.sources: no source named {name!r}; configured: {', '.join(s.name for s in self.sources) or 'none'}")
+
+
+def _typed(where: str, value, kind: type):
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    names = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+    raise ConfigError(f"{where}: expected {names[kind]}, got {value!r}")
+
+
+def _table(where: str, value, keys: Mapping[str, type]) -> dict:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: must be a table ([{where}])")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: {', '.join(keys)}")
+    return {k: _typed(f"{where}.{k}", v, keys[k]) for k, v in value.items()}
+
+
+def _positive(where: str, value, kind=float) -> float:
+    value = _typed(where, value, kind)
+    if value <= 0:
+        raise ConfigError(f"{where}: must be positive, got {value}")
+    return value
+
+
+def build_detector(table: Mapping | None, where: str = f"{SECTION}.detector"):
+    """A spike detector from a ``[finance_monitor.detector]`` table (None: the default binomial share test)."""
+    table = dict(table or {})
+    kind = table.pop("kind", "binomial_share")
+    if kind not in DETECTOR_KINDS:
+        raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(DETECTOR_KINDS)}")
+    options = _table(where, table, {**COMMON_DETECTOR, **DETECTOR_EXTRA[kind]})
+    try:
+        if kind == "binomial_share":
+            return BinomialShareDetector(**options)
+        if kind == "count":
+            return CountDetector(**options)
+        if kind == "ewma_share":
+            return EwmaShareDetector(**options)
+        share = {k: v for k, v in options.items() if k != "overdispersed"}
+        count = {k: v for k, v in options.items() if k != "min_baseline_total"}
+        return AllOf((BinomialShareDetector(**share), CountDetector(**count)))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _sources(entries, base: Path) -> tuple[Source, ...]:
+    where = f"{SECTION}.sources"
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: must be a list of tables ([[{where}]])")
+    sources, seen = [], set()
+    for i, entry in enumerate(entries):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{at}: must be a table with name, kind, url or path, interval")
+        unknown = sorted(set(entry) - {"name", "kind", "url", "path", "interval"})
+        if unknown:
+            raise ConfigError(f"{at}.{unknown[0]}: unknown key; a source has name, kind, url or path, interval")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(f"{at}.name: must be 1-64 letters, digits, '-' or '_'; got {name!r}")
+        if name in seen:
+            raise ConfigError(f"{at}.name: {name!r} is used twice")
+        seen.add(name)
+        kind = entry.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"{at}.kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+        interval = _positive(f"{at}.interval", entry.get("interval", 900))
+        if kind == "replay":
+            path = entry.get("path")
+            if not isinstance(path, str) or not path:
+                raise ConfigError(f"{at}.path: missing; a replay source reads a stream CSV")
+            path = Path(path) if Path(path).is_absolute() else base / path
+            if not path.is_file():
+                raise ConfigError(f"{at}.path: {path} does not exist")
+            sources.append(Source(name, kind, path=path, interval=interval))
+        else:
+            url = entry.get("url")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{at}.url: missing or not an http(s) URL: {url!r}")
+            sources.append(Source(name, kind, url=url, interval=interval))
+    return tuple(sources)
+
+
+def load_settings(section: Mapping | None, *, base: Path | None = None, admin_token: str = "", demo: bool = True) -> MonitorSettings:
+    """Checked settings from the ``[finance_monitor]`` table; relative paths are relative to ``base`` (default: cwd).
+    ``demo=False`` (the replay command): no demo source and no demo detector when the table names no sources."""
+    section = dict(section or {})
+    base = base or Path.cwd()
+    unknown = sorted(set(section) - TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{SECTION}.{unknown[0]}: unknown key; known keys: {', '.join(sorted(TOP_KEYS))}")
+    demo = demo and "sources" not in section
+    sources = _sources(DEMO_SOURCES if demo else section.get("sources", []), base)
+    topics = topics_from_config(section["topics"]) if section.get("topics") else topics_from_config(DEFAULT_TOPICS)
+    bucket = section.get("bucket", "hour")
+    if bucket not in BUCKETS:
+        raise ConfigError(f"{SECTION}.bucket: {bucket!r} is not one of {', '.join(BUCKETS)}")
+    detector_table = section.get("detector", DEMO_DETECTOR if demo else None)
+    detector = build_detector(detector_table)
+    try:
+        alerts = _table(f"{SECTION}.alerts", section.get("alerts", {}), ALERT_KEYS)
+        policy = AlertPolicy(fire_after=alerts.get("fire_after", 1), resolve_after=alerts.get("resolve_after", 2),
+                             cooldown=timedelta(hours=alerts.get("cooldown_hours", 24.0)))
+    except ValueError as exc:
+        raise ConfigError(f"{SECTION}.alerts: {exc}") from None
+    try:
+        fetch = FetchLimits(**_table(f"{SECTION}.fetch", section.get("fetch", {}), FETCH_KEYS))
+    except ValueError as exc:
+        raise ConfigError(f"{SECTION}.fetch: {exc}") from None
+    model = section.get("sentiment_model", "")
+    if not isinstance(model, str):
+        raise ConfigError(f"{SECTION}.sentiment_model: expected a directory path (string), got {model!r}")
+    model_path = None
+    if model:
+        model_path = Path(model) if Path(model).is_absolute() else base / model
+        if not model_path.is_dir():
+            raise ConfigError(f"{SECTION}.sentiment_model: {model_path} is not a directory (train one with `troika finance train`)")
+    threshold = section.get("topic_threshold", DEFAULT_THRESHOLD)
+    if threshold is False:
+        threshold = None
+    elif threshold is not None:
+        threshold = _typed(f"{SECTION}.topic_threshold", threshold, float)
+        if not -1 <= threshold <= 1:
+            raise ConfigError(f"{SECTION}.topic_threshold: must be between -1 and 1 (cosine) or false, got {threshold}")
+    retrain = _typed(f"{SECTION}.retrain_every", section.get("retrain_every", 0), float)
+    if retrain < 0:
+        raise ConfigError(f"{SECTION}.retrain_every: must be 0 (off) or positive, got {retrain}")
+    channels = section.get("channels", [])
+    if not isinstance(channels, list):
+        raise ConfigError(f"{SECTION}.channels: must be a list of tables ([[{SECTION}.channels]])")
+    token = _typed(f"{SECTION}.admin_token", section.get("admin_token", ""), str) or admin_token or ""
+    dashboard = _typed(f"{SECTION}.dashboard_url", section.get("dashboard_url", ""), str) or None
+    batch = int(_positive(f"{SECTION}.batch_size", section.get("batch_size", 64), int))
+    return MonitorSettings(
+        sources=sources, topics=tuple(topics), bucket=BUCKETS[bucket], detector=detector, policy=policy, fetch=fetch,
+        sentiment_model=model_path, detect_every=_positive(f"{SECTION}.detect_every", section.get("detect_every", 300)),
+        retrain_every=retrain or None, misfire_grace=int(_positive(f"{SECTION}.misfire_grace", section.get("misfire_grace", 120), int)),
+        topic_threshold=threshold, batch_size=batch, admin_token=token, dashboard_url=dashboard, channels=tuple(channels), demo=demo,
+        scheduler=_typed(f"{SECTION}.scheduler", section.get("scheduler", True), bool))

@@ -1,0 +1,127 @@
+"""`troika finance replay | scrape-once | run`, in the forms the issue and the README give."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from finance_monitor.demo_feed import demo_feed
+from finance_monitor.pipeline import serving_dir
+from finance_monitor.settings import DEMO_DIR
+from shared.cli import main
+from tests.finance_monitor.local_http import QuietHandler, serve
+from tests.finance_monitor.monitor_helpers import trained_demo_model
+
+REPO = Path(__file__).resolve().parents[2]
+# Detector minimums sized for the few dozen rows of the demo stream (the defaults suit real feeds).
+SMALL_DETECTOR = '[finance_monitor.detector]\nmin_total = 6\nmin_negative = 4\nmin_baseline_total = 5\nmin_baseline_buckets = 6\n'
+
+
+@pytest.fixture(scope="module")
+def model():
+    return trained_demo_model()
+
+
+def write_config(tmp_path, body: str) -> Path:
+    path = tmp_path / "troika.toml"
+    path.write_text(f'var_dir = "{tmp_path / "var"}"\n[finance_monitor]\ntopic_threshold = false\n{body}')
+    return path
+
+
+def test_replay_prints_a_json_list_of_alerts_with_the_required_keys(tmp_path, model, capsys):
+    config = write_config(tmp_path, 'bucket = "hour"\n' + SMALL_DETECTOR)
+    code = main(["--quiet", "finance", "replay", "--model", str(model), "--data", str(DEMO_DIR / "stream.csv"),
+                 "--config", str(config), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    alerts = json.loads(captured.out)  # stdout holds only the JSON
+    assert {a["topic"] for a in alerts} >= {"banks"}
+    for alert in alerts:
+        assert {"topic", "started_at", "resolved_at", "severity", "evidence"} <= set(alert)
+        assert alert["started_at"] == "2026-03-02T07:00:00+00:00" and alert["resolved_at"] is None  # still firing at the end
+        assert alert["severity"] in ("warning", "critical")
+        assert alert["evidence"]["negative"] >= 4 and "Harbourline" in " ".join(alert["evidence"]["top_negative_headlines"])
+    summary = captured.err.strip().splitlines()[-1]
+    assert summary.startswith("replayed 58 rows") and f"{len(alerts)} alert(s)" in summary
+
+
+def test_replay_of_a_tiny_daily_stream_prints_a_table(tmp_path, model, capsys):
+    rows = ["published_at,time_precision,source,ticker,headline,description"]
+    for day in range(1, 21):  # twenty calm days, then a bad one for a made-up oil producer
+        rows += [f"2025-06-{day:02d},day,wire,,Oil output steady at Fenwick Petroleum in week {day} item {k},"for k in range(4)]
+    rows += [f"2025-06-21,day,wire,,Fenwick Petroleum shares plunge after a refinery fire and heavy losses {k},"for k in range(8)]
+    data = tmp_path / "stream.csv"
+    data.write_text("\n".join(rows) + "\n")
+    config = write_config(tmp_path, SMALL_DETECTOR)
+    assert main(["--quiet", "finance", "replay", "--model", str(model), "--data", str(data), "--config", str(config),
+                 "--from", "2025-06-10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:4] == ["topic", "started_at", "resolved_at", "severity"]
+    assert any(line.startswith("energy") and "2025-06-21" in line for line in out[1:])
+
+
+def test_replay_refuses_a_missing_file_in_one_line(tmp_path, model, capsys):
+    assert main(["finance", "replay", "--model", str(model), "--data", str(tmp_path / "nope.csv")]) == 2
+    assert capsys.readouterr().err.strip().startswith("troika: error: --data")
+
+
+def test_replay_serves_the_onnx_export_when_there_is_one(tmp_path):
+    torch_dir, onnx_dir = tmp_path / "sentiment", tmp_path / "sentiment-onnx"
+    torch_dir.mkdir()
+    (torch_dir / "manifest.json").write_text('{"kind": "classifier"}')
+    assert serving_dir(torch_dir) == torch_dir  # no export beside it: torch
+    onnx_dir.mkdir()
+    (onnx_dir / "manifest.json").write_text('{"kind": "onnx-classifier"}')
+    assert serving_dir(torch_dir) == onnx_dir and serving_dir(onnx_dir) == onnx_dir
+
+
+def test_help_explains_each_verb_with_examples(capsys):
+    for verb in ("replay", "scrape-once", "run"):
+        with pytest.raises(SystemExit):
+            main(["finance", verb, "--help"])
+        assert "example" in capsys.readouterr().out
+
+
+class Feed(QuietHandler):
+    def do_GET(self):
+        if self.path == "/broken":
+            self.send(500, b"oops")
+        else:
+            self.send(200, demo_feed(), [("Content-Type", "application/rss+xml")])
+
+
+def test_scrape_once_polls_every_source_and_prints_a_line_for_each(tmp_path, model, capsys):
+    with serve(Feed) as base:
+        config = write_config(tmp_path, f'sentiment_model = "{model}"\n'
+                              f'[[finance_monitor.sources]]\nname = "wire"\nkind = "rss"\nurl = "{base}/feed.xml"\n'
+                              f'[[finance_monitor.sources]]\nname = "broken"\nkind = "rss"\nurl = "{base}/broken"\n')
+        assert main(["--quiet", "finance", "scrape-once", "--config", str(config)]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert lines[0].startswith("wire: ok, 58 fetched, 58 new") and lines[1].startswith("broken: error")
+        assert lines[-1] == "polled 2 source(s): 58 new article(s), 58 scored; failed: broken"
+        assert main(["--quiet", "finance", "scrape-once", "--config", str(config), "--source", "wire"]) == 0
+        assert capsys.readouterr().out.strip().splitlines()[-1] == "polled 1 source(s): 0 new article(s), 0 scored"
+        assert main(["finance", "scrape-once", "--config", str(config), "--source", "nope"]) == 2
+        assert "no source named 'nope'" in capsys.readouterr().err
+
+
+def test_run_keeps_the_scheduler_going_until_sigterm_then_stops_cleanly(tmp_path, model):
+    config = write_config(tmp_path, f'sentiment_model = "{model}"\n')  # the demo replay source
+    process = subprocess.Popen([sys.executable, "-m", "shared.cli", "--quiet", "finance", "run", "--config", str(config)],
+                               cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("scheduler running: ") and "source:demo" in first and "detect" in first
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert out.strip().endswith("scheduler stopped")
