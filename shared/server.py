@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,12 +147,19 @@ def serve(config: Config) -> None:
     for what, url in urls(config, plugins):
         print(f"  {what:<{width}}  {url}")
     print("press Ctrl+C to stop", flush=True)
+    # systemd, docker and kill send SIGTERM: stop as Ctrl+C does, so apps' exit hooks run
+    # (the finance scheduler finishes its running jobs and releases its lock).
+    signal.signal(signal.SIGTERM, _stop)
     try:
         waitress.serve(app, host=config.host, port=config.port, threads=config.threads, ident="troika")
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {config.port} on {config.host} is already in use; choose another with --port or TROIKA_PORT") from None
         raise
+
+
+def _stop(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 LANDING = """<!doctype html>

@@ -33,6 +33,15 @@ def troika(*args, env=None, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "shared.cli", *args], env={**os.environ, **(env or {})}, **kwargs)
 
 
+class Running(str):
+    """The server's base URL, with its process."""
+
+    def __new__(cls, base: str, process: subprocess.Popen):
+        running = super().__new__(cls, base)
+        running.process = process
+        return running
+
+
 @pytest.fixture
 def running_server(tmp_path, db_url):
     """A real `troika run` subprocess on loopback, database from TROIKA_DATABASE_URL, no apps."""
@@ -50,14 +59,23 @@ def running_server(tmp_path, db_url):
             if process.poll() is not None:
                 pytest.fail(f"troika run exited: {process.stdout.read().decode()}")
             time.sleep(0.2)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    yield Running(base, process)
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def test_troika_run_is_ready_on_the_configured_database(running_server):
     status, body = get(f"{running_server}/health/ready")
     assert (status, body["status"]) == (200, "ready")
+
+
+def test_sigterm_stops_the_server_cleanly(running_server):
+    process = running_server.process
+    process.terminate()
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, out.decode()
+    assert b"Traceback" not in out
 
 
 def test_the_server_answers_after_the_database_restarts(running_server, db_url):
