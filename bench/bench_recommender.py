@@ -2,13 +2,21 @@
 
     python bench/bench_recommender.py movielens     # popularity, mean rating, frozen-text content, random
     python bench/bench_recommender.py amazon        # the same on both Amazon 2018 categories
+    python bench/bench_recommender.py cli movielens Industrial_and_Scientific Office_Products
+                                                    # the click model through `troika rec train` / `troika rec evaluate --json`
     python bench/bench_recommender.py table         # bench/results/recommender.md from the JSON
 
 Reads ../shared/data (override with --data); exits 0 with a note when a data set is absent.
 Results go to bench/results/recommender.json (one section per data set, replaced by each
 run) and the table to bench/results/recommender.md. The frozen encoder's item vectors are
-cached in var/bench/recommender/ under a hash of the encoder and the item texts, so only
+cached in var/cache/recommender/ (shared with `troika rec evaluate`) under a hash of the encoder and the item texts, so only
 the first run pays for embedding.
+
+The ``cli`` step runs the exact CLI forms of issue 7 (train on the train file, evaluate on the
+validation file, the baselines popularity / ALS / frozen content fitted in the same run) and keeps
+each JSON report with its commands, training time, date and machine in
+bench/results/recommender_cli.json; ``--skip-train`` reuses a model already in var/models and
+takes its training time from the model's own record (model.json ``fit_seconds``).
 
 Protocols (every case built with seed --seed; ties broken at random with the same seed):
 
@@ -30,10 +38,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,8 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine_info import machine  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
-CACHE = ROOT / "var" / "bench" / "recommender"
+CACHE = ROOT / "var" / "cache" / "recommender"  # the same cache as `troika rec evaluate` (recommender.vector_cache)
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 AMAZON_CATEGORIES = ("Industrial_and_Scientific", "Office_Products")
 DAY = 86_400.0
@@ -56,22 +65,11 @@ DAY = 86_400.0
 
 def item_vectors(items, embedder, *, show_progress: bool = True) -> tuple[np.ndarray, bool]:
     """The frozen encoder's vectors of the items' documents, and whether they came from the
-    cache (var/bench, keyed by a hash of the encoder and every document, so a rerun on the
-    same data skips the slow part)."""
-    digest = hashlib.sha256(embedder.name.encode())
-    for item in items:
-        digest.update(b"\0" + item.id.encode() + b"\0" + item.document.encode())
-    path = CACHE / f"vectors-{digest.hexdigest()[:16]}.npy"
-    if path.is_file():
-        vectors = np.load(path, allow_pickle=False)
-        if vectors.shape[0] == len(items):
-            return vectors, True
-    vectors = embedder.encode([item.document for item in items], show_progress=show_progress)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors, allow_pickle=False)
-    tmp.replace(path)
-    return vectors, False
+    cache (keyed by a hash of the encoder and every document, so a rerun on the same data
+    skips the slow part)."""
+    from recommender.vector_cache import cached_item_vectors
+
+    return cached_item_vectors(items, embedder, directory=CACHE, show_progress=show_progress)
 
 
 def scorers(items, train_feedback, vectors, *, half_life: float, with_mean_rating: bool) -> dict:
@@ -180,6 +178,75 @@ def bench_amazon(args) -> dict | None:
     return {"data": str(folder), "protocols": sections, "content_half_life_steps": args.half_life_steps}
 
 
+def _cli_commands(name: str, data: Path) -> tuple[list[str], list[str], Path]:
+    """The issue's exact train / evaluate forms for one data set, with paths as a user types them."""
+    rel = os.path.relpath(data, ROOT)
+    model = Path("var") / "models" / f"rec-{name}"
+    if name == "movielens":
+        folder = f"{rel}/movielens_latest_small"
+        source = ["--movielens", folder]
+        train, test = f"{folder}/ratings_train.csv", f"{folder}/ratings_validation.csv"
+    else:
+        folder = f"{rel}/amazon2018_industrial_office"
+        source = ["--amazon", f"{folder}/items_{name}.json"]
+        train, test = f"{folder}/train_{name}.csv", f"{folder}/validation_{name}.csv"
+    train_cmd = ["troika", "rec", "train", *source, "--train", train, "--out", str(model)]
+    eval_cmd = ["troika", "rec", "evaluate", "--model", str(model), *source, "--train", train, "--test", test, "--json"]
+    return train_cmd, eval_cmd, model
+
+
+def bench_cli(args) -> None:
+    troika = str(Path(sys.executable).with_name("troika"))
+    path = RESULTS / "recommender_cli.json"
+    for name in args.names:
+        train_cmd, eval_cmd, model = _cli_commands(name, args.data)
+        if not (args.skip_train and (ROOT / model / "model.json").is_file()):
+            start = time.perf_counter()
+            subprocess.run([troika, *train_cmd[1:]], cwd=ROOT, check=True)
+            train_seconds, timed_by = round(time.perf_counter() - start, 1), "wall clock of the train command"
+        else:
+            train_seconds, timed_by = json.loads((ROOT / model / "model.json").read_text())["fit_seconds"], "the model's fit_seconds (reused model)"
+        load_after_train = round(os.getloadavg()[0], 2)
+        out = subprocess.run([troika, *eval_cmd[1:]], cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+        report = json.loads(out)
+        model_info = json.loads((ROOT / model / "model.json").read_text())
+        everything = json.loads(path.read_text()) if path.is_file() else {}
+        everything[name] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+                            "train_command": " ".join(map(shlex.quote, train_cmd)), "eval_command": " ".join(map(shlex.quote, eval_cmd)),
+                            "train_seconds": train_seconds, "train_timed_by": timed_by, "load_average_after_train": load_after_train,
+                            "model": {k: model_info.get(k) for k in ("half_life", "tuning", "encoder", "timings")}, "report": report}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(everything, indent=1) + "\n")
+        print(f"{name}: AUC {report['auc']:.4f}, nDCG@10 {report['ndcg@10']:.4f}, hit@10 {report['hit@10']:.4f}; "
+              f"margin over the best baseline {report.get('margin_over_best_baseline')}", flush=True)
+    table(None)
+
+
+def _cli_table() -> list[str]:
+    path = RESULTS / "recommender_cli.json"
+    if not path.is_file():
+        return []
+    lines = ["## click model (`troika rec train` / `troika rec evaluate --json`)", "",
+             "Written by `python bench/bench_recommender.py cli NAME...` from `recommender_cli.json` (each run's exact commands,",
+             "the model's tuning figures and per-step training times are there). Model and baselines are scored on the same",
+             "cases in one run: MovieLens on the impression protocol, Amazon on the whole catalogue.", ""]
+    for name, run in json.loads(path.read_text()).items():
+        m, report = run["machine"], run["report"]
+        lines += [f"### {name}", "", f"Date {run['date']}; {m['cpu']}, {m['cores']} cores (load average {run.get('load_average_after_train')} "
+                  f"{'after training' if 'wall clock' in run['train_timed_by'] else 'before evaluating'}, "
+                  f"{m.get('load_average_1min')} at the end: the machine was shared). Training took "
+                  f"{run['train_seconds']} s ({run['train_timed_by']}; steps: {run['model'].get('timings')}).", "",
+                  f"    {run['train_command']}", f"    {run['eval_command']}", "",
+                  f"{report['cases']} cases ({report['protocol']}).", "",
+                  "| scorer | " + " | ".join(METRIC_ORDER) + " |", "|---|" + "---:|" * len(METRIC_ORDER)]
+        for scorer, values in [("click model", report), *report.get("baselines", {}).items()]:
+            lines.append(f"| {scorer} | " + " | ".join(f"{values[k]:.4f}" for k in METRIC_ORDER) + " |")
+        if "margin_over_best_baseline" in report:
+            lines.append("| margin over the best baseline | " + " | ".join(f"{report['margin_over_best_baseline'][k]:+.4f}" for k in METRIC_ORDER) + " |")
+        lines.append("")
+    return lines
+
+
 def save(name: str, section: dict, command: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "recommender.json"
@@ -213,7 +280,7 @@ def table(_args) -> None:
     for name, run in everything.items():
         m = run["machine"]
         lines += [f"## {name}", "", f"Date {run['date']}; {m['cpu']}, {m['cores']} cores "
-                  f"(load average {m.get('load_average_1min_at_end')} at the end: the machine was shared); command "
+                  f"(load average {m.get('load_average_1min_at_end', m.get('load_average_1min'))} at the end: the machine was shared); command "
                   f"`{run['command']}`; {run.get('wall_seconds')} s in all.", "", run["data"] + "." + _vectors_note(run), ""]
         for protocol, block in run["protocols"].items():
             results = block["results"]
@@ -225,6 +292,7 @@ def table(_args) -> None:
             for scorer, values in results.items():
                 lines.append(f"| {scorer} | " + " | ".join(f"{values[k]:.4f}" for k in metrics) + " |")
             lines.append("")
+    lines += _cli_table()
     (RESULTS / "recommender.md").write_text("\n".join(lines))
     print(f"wrote {RESULTS / 'recommender.md'}")
 
@@ -240,10 +308,16 @@ def main(argv=None) -> int:
     amazon = sub.add_parser("amazon")
     amazon.add_argument("--categories", nargs="+", default=list(AMAZON_CATEGORIES))
     amazon.add_argument("--half-life-steps", type=float, default=3.0)
+    cli = sub.add_parser("cli")
+    cli.add_argument("names", nargs="+", choices=["movielens", *AMAZON_CATEGORIES])
+    cli.add_argument("--skip-train", action="store_true", help="reuse var/models/rec-NAME when it exists")
     sub.add_parser("table")
     args = parser.parse_args(argv)
     if args.step == "table":
         table(args)
+        return 0
+    if args.step == "cli":
+        bench_cli(args)
         return 0
     command = "python bench/bench_recommender.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     start = time.perf_counter()
