@@ -2,7 +2,8 @@
 
 A team on gorse points its SDK at ``http://host:8000/rec`` and changes nothing else. Beyond
 gorse, every response says which source produced it in the ``X-Troika-Source`` header
-(gorse's JSON shapes leave no room), and ``GET /api/items?q=`` searches item text by meaning.
+(gorse's JSON shapes leave no room), ``GET /api/items?q=`` searches item text by meaning, and
+``POST /api/score`` scores given candidates for a user (re-ranking an impression).
 The key is closed when unset (gorse answers everyone when its key is empty; we refuse).
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, render_template_string, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from shared.openapi import api_spec, documented
@@ -118,6 +119,14 @@ class Recommended(RootModel[list[Scored] | list[str]]):
     """Item ids best first; with the header ``X-API-Version: 2``, ids with scores (as gorse answers)."""
 
 
+class ScoreIn(BaseModel):
+    """troika's addition: score given candidates (an impression) for one user."""
+    model_config = ConfigDict(extra="ignore")
+    UserId: str = ID
+    ItemIds: list[Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]] = Field(
+        min_length=1, max_length=1000, description="the candidates, scored in this order")
+
+
 class Page(BaseModel):
     n: int = Field(default=10, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=100_000)
@@ -213,13 +222,20 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
 
     @bp.before_request
     def api_key():
-        if request.path.endswith(("/api/openapi/openapi.json", "/api/health/live", "/api/health/ready")):
+        if request.endpoint == "recommender_api.index" or request.path.endswith(("/api/openapi/openapi.json", "/api/health/live", "/api/health/ready")):
             return
         check_token(str(settings.get("api_key", "")), request.headers.get("X-API-Key"), what="API key",
                     setting="api_key in [recommender] of troika.toml or TROIKA_RECOMMENDER_API_KEY", how="X-API-Key: <key>")
 
     def affected(n: int):
         return jsonify(RowAffected=n)
+
+    @bp.get("/")
+    def index():
+        """A short page for people who follow the landing page's link (the API itself needs the key)."""
+        counts = catalogue.counts()
+        return render_template_string(INDEX_PAGE, items=counts["items"], users=counts["users"], feedback=counts["feedback"],
+                                      ready=service.ready)
 
     # --- health (gorse's paths) -----------------------------------------------------
 
@@ -382,6 +398,14 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         recs = service.session_recommend(records, args.n)
         return _scored(recs, recs[0].source if recs else "popular")
 
+    @bp.post("/api/score")
+    @documented(spec, body=ScoreIn, response=list[Scored], errors=(400, 401, 403, 404, 413, 415), tags=["recommend"], security=KEY)
+    def score():
+        """Scores of the given items for the user, in the order given (troika's addition, for re-ranking an impression)."""
+        body = json_body(ScoreIn)
+        scored, source = service.score(body.UserId, body.ItemIds)
+        return _scored(scored, source)
+
     @bp.get("/api/popular", strict_slashes=False)
     @bp.get("/api/popular/<category>")
     @documented(spec, query=Page, response=list[Scored], errors=(400, 401, 403), tags=["recommend"], security=KEY)
@@ -390,3 +414,20 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return _scored(service.popular(args.n, offset=args.offset, category=category), "popular")
 
     return bp, spec
+
+
+INDEX_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Recommender</title><link rel="stylesheet" href="{{ url_for('static', filename='troika.css') }}"></head>
+<body><main>
+<h1>Recommender</h1>
+<p>A recommendation REST API compatible with gorse's: point a gorse client at this address
+({{ request.url_root }}rec) with your <code>X-API-Key</code>. {{ items }} items, {{ users }} users and
+{{ feedback }} feedback records stored; the model is {{ "ready" if ready else "not ready yet" }}.</p>
+<pre>curl -H "X-API-Key: $KEY" -H "X-API-Version: 2" {{ request.url_root }}rec/api/recommend/cai?n=5</pre>
+<p>The header <code>X-Troika-Source</code> of every answer says which source produced it
+(content, profile, popular, similar-items, search).
+OpenAPI description: <a href="{{ url_for('recommender_api.index') }}api/openapi/openapi.json">openapi.json</a>.</p>
+</main></body></html>
+"""

@@ -126,14 +126,9 @@ def cmd_import(args) -> str:
 
 
 def cmd_serve(args) -> str:
-    import importlib.util
-
+    """The suite server with the recommender alone (``recommender.plugin``: demo data on an empty database)."""
     from shared.config import load_config
-    from shared.errors import ConfigError
     from shared.server import serve
-
-    if importlib.util.find_spec("recommender.plugin") is None:
-        raise ConfigError("the recommender's HTTP app (recommender/plugin.py) is not built yet: troika rec serve has nothing to serve")
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "apps": ("recommender",)}.items() if v is not None}
     serve(load_config(args.config, **overrides))

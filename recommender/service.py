@@ -7,6 +7,7 @@ Plain Python; the gorse-compatible API (``recommender.api``) and the demo page c
     service.put_items([Item("m9", "Heat", "A heist thriller")])   # recommendable at once, no clicks needed
     service.add_feedback([Feedback("ann", "m9")])      # moves ann's next recommendations at once
     recs, source = service.recommend("ann", n=10)      # [Recommendation(item, score, source)], "content"
+    scored, source = service.score("ann", ["m9", "m2"])   # the given items, in that order (re-ranking)
 
 Every answer says which source produced it: ``content`` (the user's clicks), ``profile``
 (a free-text profile), ``popular`` (nothing known about the user yet), ``similar-items``.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -28,15 +30,19 @@ from shared.errors import DataError, NotFoundError
 from .baselines import ContentRecommender, PopularRecommender, Recommendation
 from .catalogue import Catalogue
 from .records import Feedback, Item
+from .vector_cache import cached_item_vectors
 
 MAX_N = 1000
 PAGE = 1000
 
 
 class RecommenderService:
-    def __init__(self, catalogue: Catalogue, *, embedder: Embedder | None = None):
+    def __init__(self, catalogue: Catalogue, *, embedder: Embedder | None = None, vector_cache: str | Path | None = None):
+        """``vector_cache``: a folder where ``rebuild`` keeps the item vectors (``vector_cache``
+        module), so a restart on the same catalogue skips embedding it again."""
         self.catalogue = catalogue
         self.embedder = embedder
+        self.vector_cache = vector_cache
         self._lock = threading.RLock()
         self.model_: ContentRecommender | None = None
         self.popular_: PopularRecommender | None = None
@@ -70,8 +76,11 @@ class RecommenderService:
         feedback = self._stored_feedback(users)
         model = popular = None
         if items:
+            vectors = None
+            if self.vector_cache is not None and self.embedder is not None:
+                vectors, _ = cached_item_vectors(items, self.embedder, directory=self.vector_cache, show_progress=show_progress)
             popular = PopularRecommender().fit(items, feedback)
-            model = ContentRecommender(self.embedder, fallback=popular).fit(items, feedback, show_progress=show_progress)
+            model = ContentRecommender(self.embedder, fallback=popular).fit(items, feedback, vectors=vectors, show_progress=show_progress)
         with self._lock:
             self.model_, self.popular_, self.hidden_ = model, popular, hidden
         return {"items": len(items), "users": len(users), "feedback": len(feedback)}
@@ -140,6 +149,35 @@ class RecommenderService:
                                    hidden=self.hidden_)
         recs = recs[offset:]
         return recs, (recs[0].source if recs else "popular")
+
+    def score(self, user: str, items: Sequence[str]) -> tuple[list[Recommendation], str]:
+        """Each of ``items`` scored for ``user`` (to re-rank an impression), in the order given; and the source.
+
+        ``content``: the cosine of the user's vector (their clicks) and the item's; ``profile``: the
+        same with the free-text profile's vector; ``popular``: the item's click count (nothing known
+        about the user). Scores compare within one answer; they are not calibrated probabilities.
+        """
+        if not 1 <= len(items) <= MAX_N:
+            raise DataError(f"{len(items)} items: expected 1 to {MAX_N}")
+        profile = None
+        try:
+            profile = self.catalogue.user(user)["comment"] or None
+        except NotFoundError:
+            pass
+        with self._lock:
+            model = self._model()
+            gone = [i for i in items if i not in model.items_ or (i in self.hidden_ and not self._stored(i))]
+            if gone:
+                raise NotFoundError(f"unknown item(s): {', '.join(map(str, gone[:5]))}")
+            scores = model.score(list(items), user=user, profile_text=profile)
+        return [Recommendation(i, float(v), scores.source) for i, v in zip(items, scores.values)], scores.source
+
+    def _stored(self, item_id: str) -> bool:
+        try:
+            self.catalogue.item(item_id)
+        except NotFoundError:
+            return False
+        return True
 
     def session_recommend(self, feedback: Sequence[Feedback], n: int = 10) -> list[Recommendation]:
         """For an anonymous session: its clicks stand in for a user's history."""

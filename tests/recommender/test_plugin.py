@@ -1,0 +1,140 @@
+"""`troika run` hosts the recommender: on a fresh machine it serves /rec with the demo film club, on SQLite and PostgreSQL."""
+
+import pytest
+
+from recommender import cli
+from recommender.api import SOURCE_HEADER
+from recommender.plugin import make_plugin
+from shared.config import load_config
+from shared.errors import ConfigError
+from shared.server import build_app
+
+KEY = "rec-plugin-key-0123456789"
+V2 = {"X-API-Key": KEY, "X-API-Version": "2"}
+
+
+def start(var_dir, db_url, embedder, **settings):
+    config = load_config(env={}, var_dir=var_dir, database_url=db_url, testing=True, apps=["recommender"])
+    config = config.replace(sections={"recommender": {"api_key": KEY, **settings}})
+    plugin = make_plugin(config, embedder=embedder)
+    plugin.prepare()
+    return plugin, build_app(config, [plugin]).test_client()
+
+
+@pytest.fixture(scope="module")
+def shared_var(tmp_path_factory):
+    return tmp_path_factory.mktemp("var")  # the item-vector cache is shared: only the first start embeds
+
+
+@pytest.fixture
+def served(shared_var, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    return start(shared_var, db_url, embedder)
+
+
+def test_a_fresh_start_serves_demo_recommendations_with_scores(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    plugin, client = start(tmp_path, db_url, embedder)
+    assert plugin.state.catalogue.counts()["items"] == 60
+    assert list((tmp_path / "recommender" / "vectors").glob("vectors-*.npy"))  # cached for the next start
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json["checks"]["recommender"]["ok"]
+    response = client.get("/rec/api/recommend/cai", query_string={"n": 5}, headers=V2)
+    assert response.status_code == 200 and response.headers[SOURCE_HEADER] == "content"
+    recs = response.json
+    assert len(recs) == 5 and all(isinstance(r["Score"], float) for r in recs)
+    assert [r["Score"] for r in recs] == sorted((r["Score"] for r in recs), reverse=True)
+    clicked = {f["ItemId"] for f in client.get("/rec/api/user/cai/feedback", headers=V2).json}
+    assert clicked and not clicked & {r["Id"] for r in recs}  # seen items are not recommended again
+    # A second start on the same database adds nothing twice.
+    again, _ = start(tmp_path, db_url, embedder)
+    assert again.state.catalogue.counts()["items"] == 60
+
+
+def test_a_cold_start_user_gets_the_fallback_named_in_the_header(served):
+    _, client = served
+    response = client.get("/rec/api/recommend/newcomer", query_string={"n": 3}, headers=V2)
+    assert response.status_code == 200 and response.headers[SOURCE_HEADER] == "popular"
+    assert len(response.json) == 3 and response.json[0]["Score"] >= response.json[-1]["Score"] > 0
+
+
+def test_an_item_inserted_through_the_api_is_a_neighbour_at_once(served):
+    _, client = served
+    new = {"ItemId": "f61", "Categories": ["animation", "family"], "Timestamp": "2026-03-10T10:00:00Z", "Labels": ["robot"],
+           "Comment": "A girl builds a robot dog from scrap metal, and it becomes the hero of her neighbourhood in this cartoon adventure."}
+    assert client.post("/rec/api/item", json=new, headers=V2).json == {"RowAffected": 1}
+    near = client.get("/rec/api/item/f51/neighbors", query_string={"n": 3}, headers=V2)
+    assert near.status_code == 200 and near.headers[SOURCE_HEADER] == "similar-items"
+    assert near.json[0]["Id"] == "f61"
+    own = client.get("/rec/api/item/f61/neighbors", query_string={"n": 3}, headers=V2)
+    assert own.status_code == 200 and own.json[0]["Id"] == "f51"
+
+
+def test_new_feedback_moves_recommendations_at_once_and_score_reranks(served):
+    _, client = served
+    before = client.get("/rec/api/recommend/zed", query_string={"n": 5}, headers=V2)
+    assert before.headers[SOURCE_HEADER] == "popular"
+    clicks = [{"FeedbackType": "click", "UserId": "zed", "ItemId": i, "Timestamp": f"2026-03-1{k}T09:00:00Z"}
+              for k, i in enumerate(["f37", "f40", "f47"])]  # three crime thrillers
+    assert client.post("/rec/api/feedback", json=clicks, headers=V2).json == {"RowAffected": 3}
+    after = client.get("/rec/api/recommend/zed", query_string={"n": 5}, headers=V2)
+    assert after.headers[SOURCE_HEADER] == "content" and after.json != before.json
+    assert not {"f37", "f40", "f47"} & {r["Id"] for r in after.json}
+    scored = client.post("/rec/api/score", json={"UserId": "zed", "ItemIds": ["f53", "f42"]}, headers=V2)
+    assert scored.status_code == 200 and scored.headers[SOURCE_HEADER] == "content"
+    assert [s["Id"] for s in scored.json] == ["f53", "f42"]
+    assert scored.json[1]["Score"] > scored.json[0]["Score"]  # the smuggling thriller over the snail race
+    cold = client.post("/rec/api/score", json={"UserId": "nobody", "ItemIds": ["f01"]}, headers=V2)
+    assert cold.status_code == 200 and cold.headers[SOURCE_HEADER] == "popular"
+    unknown = client.post("/rec/api/score", json={"UserId": "zed", "ItemIds": ["nope"]}, headers=V2)
+    assert unknown.status_code == 404
+    assert client.post("/rec/api/score", json={"UserId": "zed", "ItemIds": []}, headers=V2).status_code == 400
+    assert client.delete("/rec/api/item/f42", headers=V2).status_code == 200
+    assert client.post("/rec/api/score", json={"UserId": "zed", "ItemIds": ["f42"]}, headers=V2).status_code == 404
+
+
+def test_without_the_demo_an_empty_catalogue_is_not_ready_until_an_item_arrives(tmp_path, db_url, embedder):
+    plugin, client = start(tmp_path, db_url, embedder, demo=False)
+    assert plugin.state.catalogue.counts()["items"] == 0
+    assert client.get("/health/ready").status_code == 503
+    item = {"ItemId": "solo", "Comment": "The only film in an empty club"}
+    assert client.post("/rec/api/item", json=item, headers=V2).status_code == 200
+    assert client.get("/health/ready").status_code == 200
+    assert [r["Id"] for r in client.get("/rec/api/popular", headers=V2).json] == ["solo"]
+
+
+def test_the_api_key_is_required_when_configured_and_closed_when_unset(served, shared_var, db_url, embedder, monkeypatch):
+    _, client = served
+    assert client.get("/rec/api/popular").status_code == 401
+    assert client.get("/rec/api/popular", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get("/rec/api/popular", headers={"X-API-Key": KEY}).status_code == 200
+    assert client.get("/rec/api/health/ready").status_code == 200  # health needs no key
+    page = client.get("/rec/")  # where the landing page links: a short page, no key needed
+    assert page.status_code == 200 and "60 items" in page.get_data(as_text=True)
+    assert client.get("/").status_code == 200 and 'href="/rec/"' in client.get("/").get_data(as_text=True)
+    _, closed = start(shared_var, db_url, embedder, api_key="")
+    assert closed.get("/rec/api/popular", headers={"X-API-Key": ""}).status_code == 403
+    monkeypatch.setenv("TROIKA_RECOMMENDER_API_KEY", "from-the-environment-0123")
+    _, from_env = start(shared_var, db_url, embedder, api_key="")
+    assert from_env.get("/rec/api/popular", headers={"X-API-Key": "from-the-environment-0123"}).status_code == 200
+
+
+def test_rec_serve_runs_the_suite_server_with_the_recommender_alone(monkeypatch):
+    import argparse
+
+    import shared.server
+
+    served = {}
+    monkeypatch.setattr(shared.server, "serve", lambda config: served.setdefault("config", config))
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["rec", "serve", "--port", "8123"])
+    assert args.func(args) == "server stopped"
+    assert tuple(served["config"].apps) == ("recommender",) and served["config"].port == 8123
+
+
+@pytest.mark.parametrize("table, message", [({"demo": "no"}, "recommender.demo"), ({"api_kee": "x"}, "unknown key")])
+def test_a_bad_recommender_table_stops_the_server_before_it_starts(tmp_path, table, message):
+    config = load_config(env={}, var_dir=tmp_path, testing=True, apps=["recommender"]).replace(sections={"recommender": table})
+    with pytest.raises(ConfigError, match=message):
+        make_plugin(config)
