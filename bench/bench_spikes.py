@@ -3,6 +3,7 @@
     python bench/bench_spikes.py                          # lexicon proxy sentiment, daily buckets
     python bench/bench_spikes.py --sentiment tfidf --name spikes_tfidf   # TF-IDF + LR proxy
     python bench/bench_spikes.py --sentiment mypkg.mod:negativity        # any callable texts -> P(negative)
+    python bench/bench_spikes.py --model var/models/sentiment --name spikes_model   # the fine-tuned model
 
 Reads ../shared/data/finance_news_stream (override with --data); exits 0 with a note when
 it is absent. Writes bench/results/<name>.json and .md (default name: spikes).
@@ -215,6 +216,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sentiment", default="lexicon", help="'lexicon' or 'tfidf' (proxies), or module:function taking a list of texts, returning P(negative) per text")
+    parser.add_argument("--model", type=Path, help="a trained sentiment model directory (its ONNX export is used when there is one); overrides --sentiment")
     parser.add_argument("--name", default="spikes", help="results file stem: bench/results/<name>.json and .md")
     parser.add_argument("--threshold", type=float, default=0.5, help="P(negative) at which a headline counts as negative")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -229,8 +231,17 @@ def main(argv=None) -> int:
     fetched_at = dt.datetime.now(UTC)
     seen = Deduper()
     articles = [a for a in (normalise(r, fetched_at) for r in raws) if seen.add(a)]
-    negativity_fn, sentiment_note = load_sentiment(args.sentiment, args.data.parent.parent)
-    negativity = negativity_fn([a.title + (". " + a.text if a.text else "") for a in articles])
+    if args.model:  # the fine-tuned model, scoring each article as the monitor does (headline + body)
+        from finance_monitor.pipeline import serving_dir
+        from finance_monitor.sentiment import SentimentModel
+
+        model = SentimentModel.load(serving_dir(args.model))
+        negativity_fn = lambda texts: [s.probabilities["negative"] for s in model.score_headlines(texts)]  # noqa: E731
+        sentiment_note = f"the fine-tuned sentiment model {args.model} (P(negative), headline + body as the monitor scores them)"
+        negativity = [s.probabilities["negative"] for s in model.score_articles([a.title for a in articles], [a.text or None for a in articles])]
+    else:
+        negativity_fn, sentiment_note = load_sentiment(args.sentiment, args.data.parent.parent)
+        negativity = negativity_fn([a.title + (". " + a.text if a.text else "") for a in articles])
     matchers = topic_matchers()
     items = []
     for i, (article, neg) in enumerate(zip(articles, negativity)):
