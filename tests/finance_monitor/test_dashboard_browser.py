@@ -23,6 +23,7 @@ def dashboard(tmp_path, live_server, browser):
     app = make_app(tmp_path, f"sqlite:///{tmp_path}/finance.db", scheduler=FakeScheduler())
     seeded = seed(app.extensions["test.monitor"].store)
     base = live_server(app) + "/finance"
+    browser.get_log("browser")  # the browser is shared: drop what earlier tests' pages logged (reading empties it)
     browser.get(base + "/")
     browser.execute_script("window.sessionStorage.clear()")
     return app, seeded, base, browser
