@@ -24,17 +24,14 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.load import WRK_DONE, add_run_options, free_port, highest_clean_rate, run_line, run_table, run_wrk, serving  # noqa: E402
 from bench.machine_info import machine  # noqa: E402
 
 MESSAGES = [
@@ -53,46 +50,7 @@ request = function()
   local body = '{"message": "' .. messages[(counter %% #messages) + 1] .. '"}'
   return wrk.format("POST", "/cs/api/chat", {["Content-Type"] = "application/json"}, body)
 end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status
-  io.write(string.format('WRK_JSON {"requests": %%d, "duration_us": %%d, "errors": %%d, "non_2xx": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
-    summary.requests, summary.duration, errors, summary.errors.status,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, server: subprocess.Popen, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with status {server.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url + "/health/ready", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server was not ready in time")
-
-
-def run_wrk(url: str, script: Path, connections: int, duration: int) -> dict:
-    command = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s",
-               "-s", str(script), url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
-    raw = json.loads(line.removeprefix("WRK_JSON "))
-    seconds = raw["duration_us"] / 1e6
-    return {"connections": connections, "requests": raw["requests"], "requests_per_s": round(raw["requests"] / seconds, 1),
-            "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-            "max_ms": raw["max_us"] / 1000, "errors": raw["errors"], "non_2xx": raw["non_2xx"]}
 
 
 def rss_mib(pid: int) -> float:
@@ -122,9 +80,7 @@ def write_soak(rounds: list[dict], args, start_rss: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
-    parser.add_argument("--connections", type=int, nargs="+", default=[1, 2, 4, 8, 16])
-    parser.add_argument("--threads", type=int, default=4, help="server worker threads (waitress)")
+    add_run_options(parser)
     parser.add_argument("--onnx", choices=["true", "false"], default="true", help="serve with onnxruntime int8 (the default) or torch")
     parser.add_argument("--soak", type=int, metavar="SECONDS", help="instead of the runs: a soak this long, memory recorded each minute")
     parser.add_argument("--soak-connections", type=int, default=4)
@@ -139,13 +95,10 @@ def main() -> None:
         config.write_text(f'apps = ["customer_service"]\nvar_dir = "{tmp}/var"\nport = {port}\nthreads = {args.threads}\n'
                           f'[customer_service]\nrate_limit = "100000/second"\nonnx = {args.onnx}\n')
         script = Path(tmp) / "chat.lua"
-        script.write_text(WRK_SCRIPT % {"messages": "{" + ", ".join(json.dumps(m) for m in MESSAGES) + "}"})
+        script.write_text(WRK_SCRIPT % {"messages": "{" + ", ".join(json.dumps(m) for m in MESSAGES) + "}"} + WRK_DONE)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        log = open(Path(tmp) / "server.log", "w")
-        server = subprocess.Popen([sys.executable, "-m", "shared.cli", "--quiet", "run", "--config", str(config)],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(url, server)
+        command = [sys.executable, "-m", "shared.cli", "--quiet", "run", "--config", str(config)]
+        with serving(command, url, Path(tmp) / "server.log", env, cwd=ROOT) as server:
             run_wrk(url, script, 1, 2)  # warm-up: first calls of onnxruntime and the database
             if args.soak:
                 start_rss, rounds = rss_mib(server.pid), []
@@ -160,14 +113,8 @@ def main() -> None:
             for connections in args.connections:
                 result = run_wrk(url, script, connections, args.duration)
                 runs.append(result)
-                print(f"{connections:>3} connections: {result['requests_per_s']:8.1f} req/s  p50 {result['p50_ms']:6.2f} ms  "
-                      f"p99 {result['p99_ms']:7.2f} ms  errors {result['errors']}", flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
+                print(run_line(result), flush=True)
 
-    clean = [r for r in runs if r["errors"] == 0]
     report = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(with_torch=False),
@@ -177,7 +124,7 @@ def main() -> None:
                   "messages": MESSAGES},
         "runs": runs,
         "low_load": runs[0],
-        "highest_rate_with_zero_errors": max((r["requests_per_s"] for r in clean), default=None),
+        "highest_rate_with_zero_errors": highest_clean_rate(runs),
     }
     name = "chat_load" if args.onnx == "true" else "chat_load_torch"
     out = ROOT / "bench" / "results"
@@ -187,8 +134,7 @@ def main() -> None:
              f"Command: `{report['command'].strip()}`.", "",
              f"The demo bot served by `troika run` (waitress, {args.threads} threads, SQLite; every request stores two turns), "
              "driven by wrk on loopback, closed loop, each message a new session.", "",
-             "| connections | requests/s | p50 ms | p90 ms | p99 ms | errors |", "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['connections']} | {r['requests_per_s']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |" for r in runs]
+             *run_table(runs)]
     lines += ["", f"Highest rate served with zero errors: **{report['highest_rate_with_zero_errors']} requests/s**; "
               f"p50 at one connection: **{runs[0]['p50_ms']:.2f} ms**.", ""]
     (out / f"{name}.md").write_text("\n".join(lines))

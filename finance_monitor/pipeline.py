@@ -52,7 +52,7 @@ from .channels import alert_id_for, dispatch
 from .detection import detect_windows, rule_name
 from .ingest import normalise
 from .poll import PollResult, poll_feed, poll_page
-from .scheduled_jobs import SchedulePlan, SourceJob
+from .scheduler import MonitorScheduler, SchedulePlan, SourceJob
 from .settings import DEMO_DIR, MonitorSettings, Source, load_settings
 from .sources import StreamReplay
 from .store import MonitorStore, utcnow
@@ -404,8 +404,6 @@ class Monitor:
 
     def start(self) -> bool:
         """Start the scheduler (one per deployment); False when another process runs it."""
-        from .scheduler import MonitorScheduler
-
         if self.scheduler is None:
             self.scheduler = MonitorScheduler(self.store.engine, self.store, self, self.plan(), name=self.scheduler_name)
         return self.scheduler.start()

@@ -13,12 +13,13 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from flask import Blueprint, jsonify, render_template_string, request
+from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from shared.openapi import api_spec, documented
 from shared.web import check_token, field_error, json_body
 
+from .page import PUBLIC_ENDPOINTS, register_page
 from .records import Feedback, Item
 from .service import RecommenderService
 
@@ -222,7 +223,7 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
 
     @bp.before_request
     def api_key():
-        if request.endpoint == "recommender_api.index" or request.path.endswith(("/api/openapi/openapi.json", "/api/health/live", "/api/health/ready")):
+        if request.endpoint in PUBLIC_ENDPOINTS or request.path.endswith(("/api/openapi/openapi.json", "/api/health/live", "/api/health/ready")):
             return
         check_token(str(settings.get("api_key", "")), request.headers.get("X-API-Key"), what="API key",
                     setting="api_key in [recommender] of troika.toml or TROIKA_RECOMMENDER_API_KEY", how="X-API-Key: <key>")
@@ -230,12 +231,7 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
     def affected(n: int):
         return jsonify(RowAffected=n)
 
-    @bp.get("/")
-    def index():
-        """A short page for people who follow the landing page's link (the API itself needs the key)."""
-        counts = catalogue.counts()
-        return render_template_string(INDEX_PAGE, items=counts["items"], users=counts["users"], feedback=counts["feedback"],
-                                      ready=service.ready)
+    register_page(bp, service)  # GET / : the demo page (recommender/page.py)
 
     # --- health (gorse's paths) -----------------------------------------------------
 
@@ -396,12 +392,13 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         args = _args(Page)
         records = [_as_feedback(f) for f in json_body(SessionFeedback).root]
         recs = service.session_recommend(records, args.n)
-        return _scored(recs, recs[0].source if recs else "popular")
+        return _scored(recs, recs[0].source if recs else service.cold_source)
 
     @bp.post("/api/score")
     @documented(spec, body=ScoreIn, response=list[Scored], errors=(400, 401, 403, 404, 413, 415), tags=["recommend"], security=KEY)
     def score():
-        """Scores of the given items for the user, in the order given (troika's addition, for re-ranking an impression)."""
+        """Scores of the given items for the user, in the order given (troika's addition, for re-ranking an impression):
+        calibrated click probabilities when the source is ``model`` or ``fallback``."""
         body = json_body(ScoreIn)
         scored, source = service.score(body.UserId, body.ItemIds)
         return _scored(scored, source)
@@ -414,20 +411,3 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return _scored(service.popular(args.n, offset=args.offset, category=category), "popular")
 
     return bp, spec
-
-
-INDEX_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Recommender</title><link rel="stylesheet" href="{{ url_for('static', filename='troika.css') }}"></head>
-<body><main>
-<h1>Recommender</h1>
-<p>A recommendation REST API compatible with gorse's: point a gorse client at this address
-({{ request.url_root }}rec) with your <code>X-API-Key</code>. {{ items }} items, {{ users }} users and
-{{ feedback }} feedback records stored; the model is {{ "ready" if ready else "not ready yet" }}.</p>
-<pre>curl -H "X-API-Key: $KEY" -H "X-API-Version: 2" {{ request.url_root }}rec/api/recommend/cai?n=5</pre>
-<p>The header <code>X-Troika-Source</code> of every answer says which source produced it
-(content, profile, popular, similar-items, search).
-OpenAPI description: <a href="{{ url_for('recommender_api.index') }}api/openapi/openapi.json">openapi.json</a>.</p>
-</main></body></html>
-"""

@@ -6,6 +6,8 @@
     troika rec evaluate --model MODEL --amazon ITEMS.json --train TRAIN.csv --test TEST.csv --json
     troika rec import --movielens DIR | --amazon ITEMS.json --train F | --mind DIR | --items F --feedback F
     troika rec serve [--config troika.toml] [--host H] [--port P]
+    troika rec retrain [--config troika.toml] [--no-fine-tune]     # once, now: promoted only when not worse
+    troika rec publish MODEL [--config troika.toml]               # serve a troika rec train output
 
 Errors are TroikaError, printed by ``shared.cli.main`` as one line with exit status 2.
 """
@@ -125,6 +127,45 @@ def cmd_import(args) -> str:
             f"({result.summary()}) into {engine.url.render_as_string(hide_password=True)}")
 
 
+def cmd_retrain(args) -> str:
+    """What the server's retrain job does, once and now, on the configured database."""
+    from shared.config import load_config
+    from shared.storage import engine_for, migrate
+
+    from .catalogue import Catalogue
+    from .click_model import ClickModelConfig
+    from .plugin import PACKAGE, model_store
+    from .retraining import retrain
+    from .service import RecommenderService
+
+    config = load_config(args.config)
+    engine = engine_for(config.database_url)
+    migrate(engine, PACKAGE / "migrations", "recommender_alembic_version")
+    items, feedback = RecommenderService(Catalogue(engine)).snapshot()
+    if not items:
+        raise DataError(f"no items in {engine.url.render_as_string(hide_password=True)}: import some first (troika rec import)")
+    result = retrain(items, feedback, model_store(config), ClickModelConfig(fine_tune=not args.no_fine_tune),
+                     progress=not args.quiet)
+    return result.summary()
+
+
+def cmd_publish(args) -> str:
+    """Copy a trained model into the server's model store and make it the active one."""
+    import shutil
+
+    from shared.config import load_config
+
+    from .click_model import ClickModel
+    from .plugin import model_store
+
+    ClickModel.load(args.model)  # refuses a damaged or foreign directory before anything is copied
+    store = model_store(load_config(args.config))
+    version = store.new_version_dir()
+    shutil.copytree(args.model, version)
+    store.activate(version)
+    return f"published {args.model} as {version.name}, now active: a running server switches to it within reload_seconds"
+
+
 def cmd_serve(args) -> str:
     """The suite server with the recommender alone (``recommender.plugin``: demo data on an empty database)."""
     from shared.config import load_config
@@ -191,3 +232,16 @@ def register(subparsers) -> None:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default 8000)")
     p.set_defaults(func=cmd_serve)
+
+    p = verbs.add_parser("retrain", help="fit a click model on the app database now; served only when not worse",
+                         description="What the server's periodic retrain job does, once: a candidate click model on every "
+                                     "stored item and feedback, compared with the active one on each user's latest feedback "
+                                     "held out, activated when not worse (a running server switches without a restart).")
+    p.add_argument("--config", type=Path, help="troika.toml (database URL, var_dir)")
+    p.add_argument("--no-fine-tune", action="store_true", help="keep the base encoder frozen (faster)")
+    p.set_defaults(func=cmd_retrain)
+
+    p = verbs.add_parser("publish", help="serve a model made by troika rec train (copied into the model store, activated)")
+    p.add_argument("model", type=Path, metavar="MODEL", help="directory written by troika rec train")
+    p.add_argument("--config", type=Path, help="troika.toml (var_dir)")
+    p.set_defaults(func=cmd_publish)

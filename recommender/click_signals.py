@@ -86,8 +86,17 @@ class BehaviourStats:
         stats._finish([by_id.get(i, Item(i, i)) for i in stats.item_ids])
         return stats
 
-    def column(self, values: np.ndarray, candidates: Sequence[str], default: float) -> np.ndarray:
-        return np.array([values[self.position[c]] if c in self.position else default for c in candidates])
+    def rows(self, candidates: Sequence[str]) -> np.ndarray:
+        """Each candidate's row in the statistics' arrays, -1 for an item they do not know."""
+        position = self.position
+        return np.fromiter((position.get(c, -1) for c in candidates), np.int64, len(candidates))
+
+    def column(self, values: np.ndarray, rows: np.ndarray, default: float) -> np.ndarray:
+        """``values`` at ``rows`` (from ``rows()``), ``default`` where the item is unknown."""
+        known = rows >= 0
+        out = np.full(len(rows), default, dtype=np.float64)
+        out[known] = values[rows[known]]
+        return out
 
 
 def user_vector(rows: Sequence[int], vectors: np.ndarray, half_life: float | None) -> np.ndarray | None:
@@ -121,16 +130,18 @@ def signals(*, history: Sequence[str], candidate_rows: np.ndarray, candidates: S
     if negative is not None:
         out[:, 1] = cand_vectors @ negative
     out[:, 4] = text_rating[candidate_rows]
-    out[:, 5] = np.log1p(stats.column(stats.popularity, candidates, 0.0))
+    stat_rows = stats.rows(candidates)
+    out[:, 5] = np.log1p(stats.column(stats.popularity, stat_rows, 0.0))
     prior = float(np.mean(stats.mean_feedback)) if len(stats.mean_feedback) else 0.0
-    out[:, 6] = stats.column(stats.mean_feedback, candidates, prior)
-    out[:, 7] = stats.column(stats.recency, candidates, 0.0)
+    out[:, 6] = stats.column(stats.mean_feedback, stat_rows, prior)
+    # An item the statistics do not know arrived after they were counted: it is the newest, not the oldest.
+    out[:, 7] = stats.column(stats.recency, stat_rows, 1.0)
     known_history = [i for i in history if i in stats.position][-MAX_HISTORY:]
     if known_history:
         out[:, 8] = stats.affinity.transform(known_history, candidates)
         last = stats.position[known_history[-1]]
         transition_row = stats.transition_matrix.getrow(last).toarray().ravel()
-        out[:, 9] = np.log1p(stats.column(transition_row, candidates, 0.0))
+        out[:, 9] = np.log1p(stats.column(transition_row, stat_rows, 0.0))
         counts = Counter(known_history)
         out[:, 10] = [counts.get(c, 0) for c in candidates]
     return out

@@ -168,6 +168,19 @@ class ArtifactStore:
         write_text_atomic(self._pointer, path.name + "\n")
         return path
 
+    def prune(self, keep: int = 3) -> list[str]:
+        """Delete all but the ``keep`` newest versions, never the active one; the names deleted.
+
+        A model version can weigh a hundred megabytes (an encoder), and a periodic retrain
+        adds one each time: without pruning the disk fills. The newest are kept for rollback."""
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        active = self.active()
+        old = [v for v in self.versions()[:-keep] if active is None or v != active.name]
+        for name in old:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+        return old
+
     def rollback(self) -> Path:
         """Activate the version published before the active one."""
         current = self.active()

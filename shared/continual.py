@@ -28,12 +28,13 @@ class RetrainResult:
     new_metrics: dict
     reason: str
     new_labels: list[str] = field(default_factory=list)
+    metric: str = "accuracy"  # the key of old_metrics / new_metrics the decision was made on
 
     def summary(self) -> str:
-        new = self.new_metrics["accuracy"]
-        old = "none" if self.old_metrics is None else f"{self.old_metrics['accuracy']:.4f}"
+        new = self.new_metrics[self.metric]
+        old = "none" if self.old_metrics is None else f"{self.old_metrics[self.metric]:.4f}"
         verdict = "promoted" if self.promoted else "kept the active model"
-        return f"{verdict}: held-out accuracy old {old} → new {new:.4f} ({self.reason}); candidate at {self.version}"
+        return f"{verdict}: held-out {self.metric} old {old} → new {new:.4f} ({self.reason}); candidate at {self.version}"
 
 
 def _holdout_score(clf: TextClassifier, texts: list[str], labels: list[str]) -> dict:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import faiss
 import waitress
 from flask import Blueprint, Flask, render_template_string
 
@@ -150,6 +151,10 @@ def serve(config: Config) -> None:
     # systemd, docker and kill send SIGTERM: stop as Ctrl+C does, so apps' exit hooks run
     # (the finance scheduler finishes its running jobs and releases its lock).
     signal.signal(signal.SIGTERM, _stop)
+    # From here on each request searches with one query while other requests run in other
+    # threads: faiss's own OpenMP threads would only fight them for the cores (measured on
+    # 10k vectors, 2 cores: one query 0.9 ms with 2 threads, 0.3 ms with 1).
+    faiss.omp_set_num_threads(1)
     try:
         waitress.serve(app, host=config.host, port=config.port, threads=config.threads, ident="troika")
     except OSError as exc:

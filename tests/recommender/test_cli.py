@@ -87,3 +87,29 @@ def test_help_shows_examples(capsys):
     with pytest.raises(SystemExit):
         main(["rec", "evaluate", "--help"])
     assert "troika rec evaluate --model" in capsys.readouterr().out
+
+
+def test_retrain_fits_the_app_database_and_publish_serves_a_trained_model(tmp_path, capsys, monkeypatch):
+    folder = write_movielens(tmp_path / "ml")
+    monkeypatch.setenv("TROIKA_DATABASE_URL", f"sqlite:///{tmp_path / 'rec.db'}")
+    monkeypatch.setenv("TROIKA_VAR_DIR", str(tmp_path / "var"))
+    assert main(["rec", "retrain"]) == 2
+    assert "no items" in capsys.readouterr().err  # an empty database says what to do
+    assert main(["--quiet", "rec", "import", "--movielens", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["--quiet", "rec", "retrain", "--no-fine-tune"]) == 0
+    assert capsys.readouterr().out.startswith("promoted: held-out auc old none")
+
+    from recommender.plugin import model_store
+    from shared.config import load_config
+
+    store = model_store(load_config())
+    first = store.active()
+    model = tmp_path / "trained"
+    assert main(["--quiet", "rec", "train", "--movielens", str(folder), "--train", str(folder / "ratings_train.csv"),
+                 "--out", str(model), "--no-fine-tune"]) == 0
+    assert main(["rec", "publish", str(model)]) == 0
+    assert "now active" in capsys.readouterr().out and store.active() != first and len(store.versions()) == 2
+    (model / "model.json").write_text("{}")  # tampered: refused before anything is copied
+    assert main(["rec", "publish", str(model)]) == 2
+    assert "manifest" in capsys.readouterr().err and len(store.versions()) == 2

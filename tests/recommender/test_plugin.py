@@ -1,5 +1,7 @@
 """`troika run` hosts the recommender: on a fresh machine it serves /rec with the demo film club, on SQLite and PostgreSQL."""
 
+import time
+
 import pytest
 
 from recommender import cli
@@ -15,7 +17,8 @@ V2 = {"X-API-Key": KEY, "X-API-Version": "2"}
 
 def start(var_dir, db_url, embedder, **settings):
     config = load_config(env={}, var_dir=var_dir, database_url=db_url, testing=True, apps=["recommender"])
-    config = config.replace(sections={"recommender": {"api_key": KEY, **settings}})
+    # No retrain job unless a test asks: a background training would only slow the others down.
+    config = config.replace(sections={"recommender": {"api_key": KEY, "retrain_every": 0, **settings}})
     plugin = make_plugin(config, embedder=embedder)
     plugin.prepare()
     return plugin, build_app(config, [plugin]).test_client()
@@ -35,7 +38,7 @@ def served(shared_var, db_url, embedder, monkeypatch):
 def test_a_fresh_start_serves_demo_recommendations_with_scores(tmp_path, db_url, embedder, monkeypatch):
     monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
     plugin, client = start(tmp_path, db_url, embedder)
-    assert plugin.state.catalogue.counts()["items"] == 60
+    assert plugin.state.service.catalogue.counts()["items"] == 60
     assert list((tmp_path / "recommender" / "vectors").glob("vectors-*.npy"))  # cached for the next start
     ready = client.get("/health/ready")
     assert ready.status_code == 200 and ready.json["checks"]["recommender"]["ok"]
@@ -48,7 +51,7 @@ def test_a_fresh_start_serves_demo_recommendations_with_scores(tmp_path, db_url,
     assert clicked and not clicked & {r["Id"] for r in recs}  # seen items are not recommended again
     # A second start on the same database adds nothing twice.
     again, _ = start(tmp_path, db_url, embedder)
-    assert again.state.catalogue.counts()["items"] == 60
+    assert again.state.service.catalogue.counts()["items"] == 60
 
 
 def test_a_cold_start_user_gets_the_fallback_named_in_the_header(served):
@@ -95,7 +98,7 @@ def test_new_feedback_moves_recommendations_at_once_and_score_reranks(served):
 
 def test_without_the_demo_an_empty_catalogue_is_not_ready_until_an_item_arrives(tmp_path, db_url, embedder):
     plugin, client = start(tmp_path, db_url, embedder, demo=False)
-    assert plugin.state.catalogue.counts()["items"] == 0
+    assert plugin.state.service.catalogue.counts()["items"] == 0
     assert client.get("/health/ready").status_code == 503
     item = {"ItemId": "solo", "Comment": "The only film in an empty club"}
     assert client.post("/rec/api/item", json=item, headers=V2).status_code == 200
@@ -133,7 +136,82 @@ def test_rec_serve_runs_the_suite_server_with_the_recommender_alone(monkeypatch)
     assert tuple(served["config"].apps) == ("recommender",) and served["config"].port == 8123
 
 
-@pytest.mark.parametrize("table, message", [({"demo": "no"}, "recommender.demo"), ({"api_kee": "x"}, "unknown key")])
+def test_a_promoted_click_model_ranks_at_once_without_a_restart(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    plugin, client = start(tmp_path, db_url, embedder, fine_tune=False)
+    app = plugin.state
+    assert client.get("/rec/api/recommend/cai", headers=V2).headers[SOURCE_HEADER] == "content"  # no click model yet
+
+    counts = app.retrain()  # what the scheduled job runs: the first model is promoted and served by this process
+    assert counts["promoted"] and app.version == app.store.active()
+    response = client.get("/rec/api/recommend/cai", query_string={"n": 5}, headers=V2)
+    assert response.headers[SOURCE_HEADER] == "model"
+    assert all(0 < r["Score"] < 1 for r in response.json)  # calibrated click probabilities
+    assert "ranked by click model" in client.get("/health/ready").json["checks"]["recommender"]["detail"]
+    cold = client.get("/rec/api/recommend/newcomer", query_string={"n": 3}, headers=V2)
+    assert cold.headers[SOURCE_HEADER] == "fallback" and len(cold.json) == 3
+
+    # A film inserted now, after training, is scored by the click model too, and a sci-fi fan
+    # is likelier to click it than a food lover is.
+    film = {"ItemId": "f99", "Comment": "A starship crew wakes from cryosleep to find their colony planet already settled by robots",
+            "Categories": ["sci-fi"], "Timestamp": "2026-05-01T10:00:00Z"}
+    assert client.post("/rec/api/item", json=film, headers=V2).status_code == 200
+    scored = {}
+    for user in ("cai", "fay"):
+        answer = client.post("/rec/api/score", json={"UserId": user, "ItemIds": ["f99"]}, headers=V2)
+        assert answer.status_code == 200 and answer.headers[SOURCE_HEADER] == "model"
+        scored[user] = answer.json[0]["Score"]
+    assert scored["cai"] > scored["fay"], scored
+
+    # Another process (troika rec publish, or a second server's retrain) activates a version:
+    # the watcher swaps it in; a version that will not load leaves the serving one in place.
+    first = app.version
+    broken = app.store.new_version_dir()
+    broken.mkdir(parents=True)
+    (broken / "manifest.json").write_text("{}")
+    (app.store.root / "ACTIVE").write_text(broken.name + "\n")
+    assert not app.watcher.check()
+    assert client.get("/rec/api/recommend/cai", headers=V2).headers[SOURCE_HEADER] == "model" and app.version == first
+    app.store.activate(first)
+    app.shutdown()
+
+
+def test_on_a_fresh_machine_the_retrain_job_runs_at_once_and_its_model_serves(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    plugin, client = start(tmp_path, db_url, embedder, retrain_every=3600, fine_tune=False, reload_seconds=0.2)
+    app = plugin.state
+    try:
+        assert app.scheduler is not None and app.scheduler.running
+        deadline = time.monotonic() + 120
+        while app.service.click_model_ is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get("/rec/api/recommend/cai", headers=V2).headers[SOURCE_HEADER] == "model"
+        detail = client.get("/health/ready").json["checks"]["recommender"]["detail"]
+        assert "ranked by click model" in detail and "retrain ok" in detail
+        # A second server on the same deployment serves too, but leaves the job to the first.
+        second, _ = start(tmp_path, db_url, embedder, retrain_every=3600, fine_tune=False)
+        assert second.state.scheduler is None and second.state.version == app.store.active()
+        second.state.shutdown()
+    finally:
+        app.shutdown()
+    assert not app.scheduler.running
+
+
+def test_a_damaged_active_model_leaves_the_content_model_serving(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    store = tmp_path / "recommender" / "models"
+    (store / "v1").mkdir(parents=True)
+    (store / "v1" / "manifest.json").write_text("{}")
+    (store / "ACTIVE").write_text("v1\n")
+    plugin, client = start(tmp_path, db_url, embedder)
+    assert client.get("/health/ready").status_code == 200
+    assert client.get("/rec/api/recommend/cai", headers=V2).headers[SOURCE_HEADER] == "content"
+    plugin.state.shutdown()
+
+
+@pytest.mark.parametrize("table, message", [({"demo": "no"}, "recommender.demo"), ({"api_kee": "x"}, "unknown key"),
+                                            ({"ranking": "magic"}, "recommender.ranking"),
+                                            ({"retrain_every": "daily"}, "recommender.retrain_every")])
 def test_a_bad_recommender_table_stops_the_server_before_it_starts(tmp_path, table, message):
     config = load_config(env={}, var_dir=tmp_path, testing=True, apps=["recommender"]).replace(sections={"recommender": table})
     with pytest.raises(ConfigError, match=message):

@@ -63,6 +63,18 @@ def test_store_activates_versions_and_rolls_back(tmp_path):
         store.rollback()
 
 
+def test_pruning_keeps_the_newest_versions_and_always_the_active_one(tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    versions = [make_artifact(store.new_version_dir(), str(k)) for k in range(5)]
+    store.activate(versions[0])  # rolled back to the oldest: it must survive
+    removed = store.prune(keep=2)
+    assert removed == [v.name for v in versions[1:3]]
+    assert store.versions() == [versions[0].name, versions[3].name, versions[4].name]
+    assert store.active() == versions[0]
+    with pytest.raises(ValueError):
+        store.prune(keep=0)
+
+
 def test_a_corrupted_version_is_never_activated(tmp_path):
     store = ArtifactStore(tmp_path / "store")
     good = make_artifact(store.new_version_dir(), "1")

@@ -1,10 +1,10 @@
 """One scheduler per deployment: a lock held for as long as a scheduler runs.
 
 Several server processes (waitress workers, gunicorn, two hosts on one PostgreSQL) each
-try to start the monitor's scheduler; the first takes the lock and runs the jobs, the
-others keep serving without one::
+try to start an app's scheduler (``shared.scheduler``); the first takes the lock and runs
+the jobs, the others keep serving without one::
 
-    lock = lock_for(engine, "finance_monitor")
+    lock = lock_for(engine, "finance_monitor")   # one lock per scheduler name
     if lock.acquire():          # False at once when someone else holds it; never waits
         ...                     # run the scheduler
         lock.release()
