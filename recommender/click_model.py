@@ -193,6 +193,8 @@ class ClickModel:
                 self.item_ids_.append(item.id)
                 self.vectors_ = np.vstack([self.vectors_, vector[None, :]])
             self.items_[item.id] = item
+        if getattr(self, "stats_", None) is not None:
+            self.stats_.affinity.add_items(new)  # their categories count at once, before their first click
         if getattr(self, "ridge_", None) is not None:
             self.text_rating_ = self.ridge_.predict(self.vectors_)
         return self

@@ -131,11 +131,13 @@ def signals(*, history: Sequence[str], candidate_rows: np.ndarray, candidates: S
         out[:, 1] = cand_vectors @ negative
     out[:, 4] = text_rating[candidate_rows]
     stat_rows = stats.rows(candidates)
-    out[:, 5] = np.log1p(stats.column(stats.popularity, stat_rows, 0.0))
+    # An item the statistics do not know arrived after they were counted: no clicks yet says
+    # nothing about it (it had no time to get any), so it gets the average, not the minimum.
+    average_popularity = float(np.mean(stats.popularity)) if len(stats.popularity) else 0.0
+    out[:, 5] = np.log1p(stats.column(stats.popularity, stat_rows, average_popularity))
     prior = float(np.mean(stats.mean_feedback)) if len(stats.mean_feedback) else 0.0
     out[:, 6] = stats.column(stats.mean_feedback, stat_rows, prior)
-    # An item the statistics do not know arrived after they were counted: it is the newest, not the oldest.
-    out[:, 7] = stats.column(stats.recency, stat_rows, 1.0)
+    out[:, 7] = stats.column(stats.recency, stat_rows, 1.0)  # and it is the newest, not the oldest
     known_history = [i for i in history if i in stats.position][-MAX_HISTORY:]
     if known_history:
         out[:, 8] = stats.affinity.transform(known_history, candidates)

@@ -110,6 +110,20 @@ class CategoryAffinity:
         )
         return self
 
+    def add_items(self, items: Iterable[Item]) -> CategoryAffinity:
+        """Rows for items that arrived after ``fit`` (a category new to the catalogue matches no click yet)."""
+        column = {c: j for j, c in enumerate(self.categories_)}
+        new = [i for i in items if i.id not in self.positions_]
+        if not new:
+            return self
+        cells = [(r, column[c]) for r, i in enumerate(new) for c in i.categories if c in column]
+        added = sparse.csr_matrix((np.ones(len(cells), np.float32), ([r for r, _ in cells], [c for _, c in cells])),
+                                  shape=(len(new), len(self.categories_)))
+        for item in new:
+            self.positions_[item.id] = len(self.positions_)
+        self.matrix_ = sparse.vstack([self.matrix_, added], format="csr")
+        return self
+
     def _rows(self, ids: Sequence[str]) -> sparse.csr_matrix:
         known = [self.positions_[i] for i in ids if i in self.positions_]
         if len(known) != len(ids):

@@ -49,6 +49,9 @@ def test_category_affinity_is_the_share_of_clicks_in_the_items_categories():
     np.testing.assert_array_equal(affinity.transform([], ["d1"]), [0.0])
     with pytest.raises(DataError, match="not fitted"):
         CategoryAffinity().transform(["d1"], ["d1"])
+    # An item added after fitting counts its categories at once (a category nobody clicked matches nothing).
+    affinity.add_items([Item("d3", "x", categories=("drama", "musical"))])
+    np.testing.assert_allclose(affinity.transform(history, ["d3", "unknown"]), [0.5, 0.0])
 
 
 def test_repeated_ids_are_refused():
