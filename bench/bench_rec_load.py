@@ -195,10 +195,12 @@ def write_data(folder: Path, items: list[dict], feedback: list[dict]) -> tuple[P
 # --- preparing the var directory and the server ----------------------------------------------------
 
 def write_config(folder: Path, api_key: str, threads: int, ranking: str = "content") -> Path:
-    """No demo import; no retrain job during the runs (``retrain_every = 0``)."""
+    """No demo import; no retrain job during the runs (``retrain_every = 0``); a rate limit no run
+    reaches, since wrk is one client and the runs measure the server, not the limit."""
     config = folder / "troika.toml"
     config.write_text(f'apps = ["recommender"]\nvar_dir = "{folder / "var"}"\nthreads = {threads}\n'
-                      f'[recommender]\napi_key = "{api_key}"\ndemo = false\nretrain_every = 0\nranking = "{ranking}"\n')
+                      f'[recommender]\napi_key = "{api_key}"\ndemo = false\nretrain_every = 0\nranking = "{ranking}"\n'
+                      'rate_limit = "100000/second"\n')
     return config
 
 

@@ -4,7 +4,9 @@ A team on gorse points its SDK at ``http://host:8000/rec`` and changes nothing e
 gorse, every response says which source produced it in the ``X-Troika-Source`` header
 (gorse's JSON shapes leave no room), ``GET /api/items?q=`` searches item text by meaning, and
 ``POST /api/score`` scores given candidates for a user (re-ranking an impression).
-The key is closed when unset (gorse answers everyone when its key is empty; we refuse).
+The key is closed when unset (gorse answers everyone when its key is empty; we refuse). Each
+client (remote address) gets at most ``[recommender] rate_limit`` API requests, then 429 with
+Retry-After; health and the OpenAPI description are neither keyed nor limited.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from shared.openapi import api_spec, documented
-from shared.web import check_token, field_error, json_body
+from shared.web import check_token, field_error, json_body, rate_limit
 
 from .page import PUBLIC_ENDPOINTS, register_page
 from .records import Feedback, Item
@@ -27,6 +29,12 @@ SOURCE_HEADER = "X-Troika-Source"
 KEY = {"api_key": []}
 ID_PATTERN = r"^[^/]*[^/ \t\r\n\f\v][^/]*$"  # no '/', not blank: the catalogue's rule, spelt the same in every regex flavour
 ID = Field(min_length=1, max_length=256, pattern=ID_PATTERN)
+# Per client; [recommender] rate_limit in troika.toml. The client is a product's backend making all its
+# users' calls from one address, so the bound is ten times a chat visitor's (customer_service: 20/second)
+# and near what one server answers (bench/results/rec_load_*.md: 200-400 recommend calls/s on 2 cores):
+# a backend at its normal pace is never refused, while a runaway retry loop gets 429s, not the server.
+DEFAULT_RATE_LIMIT = "200/second"
+UNGUARDED = ("/api/openapi/openapi.json", "/api/health/live", "/api/health/ready")  # probes and the schema: no key, no limit
 
 
 class UserIn(BaseModel):
@@ -214,17 +222,25 @@ def _scored(recs, source: str, *, v2: bool = True):
 
 
 def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] | None = None) -> tuple[Blueprint, Any]:
-    """The API blueprint (mounted at /rec) and its OpenAPI spec (/rec/api/openapi/openapi.json)."""
+    """The API blueprint (mounted at /rec) and its OpenAPI spec (/rec/api/openapi/openapi.json).
+
+    ``settings``: the ``[recommender]`` table (``api_key``, ``rate_limit``).
+    """
     settings = settings or {}
     bp = Blueprint("recommender_api", __name__)
     spec = api_spec("troika recommendation API (gorse-compatible)", path="rec/api/openapi",
                     description="gorse's REST API (users, items, feedback, recommend, neighbors, session, popular) with text-aware ranking.")
     catalogue = service.catalogue
 
+    def doc(*, errors, **kwargs):
+        return documented(spec, errors=(*errors, 429), **kwargs)  # every documented route is behind the rate limit
+
     @bp.before_request
     def api_key():
-        if request.endpoint in PUBLIC_ENDPOINTS or request.path.endswith(("/api/openapi/openapi.json", "/api/health/live", "/api/health/ready")):
+        if request.endpoint in PUBLIC_ENDPOINTS or request.path.endswith(UNGUARDED):
             return
+        # Counted before the key is checked, so guessing keys is limited too.
+        rate_limit("rec-api", str(settings.get("rate_limit", DEFAULT_RATE_LIMIT)))
         check_token(str(settings.get("api_key", "")), request.headers.get("X-API-Key"), what="API key",
                     setting="api_key in [recommender] of troika.toml or TROIKA_RECOMMENDER_API_KEY", how="X-API-Key: <key>")
 
@@ -246,31 +262,31 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
     # --- users ----------------------------------------------------------------------
 
     @bp.post("/api/user")
-    @documented(spec, body=UserIn, response=Affected, errors=(400, 401, 403, 413, 415), tags=["users"], security=KEY)
+    @doc(body=UserIn, response=Affected, errors=(400, 401, 403, 413, 415), tags=["users"], security=KEY)
     def insert_user():
         body = json_body(UserIn)
         return affected(catalogue.put_users([{"id": body.UserId, "labels": body.Labels, "comment": body.Comment}]))
 
     @bp.post("/api/users")
-    @documented(spec, body=UserList, response=Affected, errors=(400, 401, 403, 413, 415), tags=["users"], security=KEY)
+    @doc(body=UserList, response=Affected, errors=(400, 401, 403, 413, 415), tags=["users"], security=KEY)
     def insert_users():
         users = json_body(UserList).root
         return affected(catalogue.put_users([{"id": u.UserId, "labels": u.Labels, "comment": u.Comment} for u in users]))
 
     @bp.get("/api/user/<user_id>")
-    @documented(spec, response=UserOut, errors=(401, 403, 404), tags=["users"], security=KEY)
+    @doc(response=UserOut, errors=(401, 403, 404), tags=["users"], security=KEY)
     def get_user(user_id):
         row = catalogue.user(user_id)
         return jsonify(UserId=row["id"], Labels=row["labels"], Comment=row["comment"])
 
     @bp.delete("/api/user/<user_id>")
-    @documented(spec, response=Affected, errors=(401, 403, 404), tags=["users"], security=KEY)
+    @doc(response=Affected, errors=(401, 403, 404), tags=["users"], security=KEY)
     def delete_user(user_id):
         catalogue.delete_user(user_id)
         return affected(1)
 
     @bp.get("/api/users")
-    @documented(spec, query=Cursor, response=UsersOut, errors=(400, 401, 403), tags=["users"], security=KEY)
+    @doc(query=Cursor, response=UsersOut, errors=(400, 401, 403), tags=["users"], security=KEY)
     def list_users():
         args = _args(Cursor)
         rows, cursor = catalogue.users(n=args.n, cursor=args.cursor)
@@ -279,13 +295,13 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
     # --- items ----------------------------------------------------------------------
 
     @bp.post("/api/item")
-    @documented(spec, body=ItemIn, response=Affected, errors=(400, 401, 403, 413, 415), tags=["items"], security=KEY)
+    @doc(body=ItemIn, response=Affected, errors=(400, 401, 403, 413, 415), tags=["items"], security=KEY)
     def insert_item():
         body = json_body(ItemIn)
         return affected(service.put_items([_as_item(body)], hidden=body.IsHidden, labels=body.Labels or ()))
 
     @bp.post("/api/items")
-    @documented(spec, body=ItemList, response=Affected, errors=(400, 401, 403, 413, 415), tags=["items"], security=KEY)
+    @doc(body=ItemList, response=Affected, errors=(400, 401, 403, 413, 415), tags=["items"], security=KEY)
     def insert_items():
         bodies = json_body(ItemList).root
         written = 0
@@ -296,12 +312,12 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return affected(written)
 
     @bp.get("/api/item/<item_id>")
-    @documented(spec, response=ItemOut, errors=(401, 403, 404), tags=["items"], security=KEY)
+    @doc(response=ItemOut, errors=(401, 403, 404), tags=["items"], security=KEY)
     def get_item(item_id):
         return jsonify(_item_out(catalogue.item(item_id)))
 
     @bp.patch("/api/item/<item_id>")
-    @documented(spec, body=ItemPatch, response=Affected, errors=(400, 401, 403, 404, 413, 415), tags=["items"], security=KEY)
+    @doc(body=ItemPatch, response=Affected, errors=(400, 401, 403, 404, 413, 415), tags=["items"], security=KEY)
     def patch_item(item_id):
         body = json_body(ItemPatch)
         changes = {"hidden": body.IsHidden, "categories": body.Categories, "labels": body.Labels, "title": body.Comment}
@@ -315,13 +331,13 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return affected(1)
 
     @bp.delete("/api/item/<item_id>")
-    @documented(spec, response=Affected, errors=(401, 403, 404), tags=["items"], security=KEY)
+    @doc(response=Affected, errors=(401, 403, 404), tags=["items"], security=KEY)
     def delete_item(item_id):
         service.delete_item(item_id)
         return affected(1)
 
     @bp.get("/api/items")
-    @documented(spec, query=Cursor, response=ItemsOut, errors=(400, 401, 403, 404), tags=["items"], security=KEY)
+    @doc(query=Cursor, response=ItemsOut, errors=(400, 401, 403, 404), tags=["items"], security=KEY)
     def list_items():
         args = _args(Cursor)
         if args.q:
@@ -334,7 +350,7 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return jsonify(Cursor=cursor, Items=[_item_out(r) for r in rows])
 
     @bp.get("/api/item/<item_id>/neighbors")
-    @documented(spec, query=Page, response=list[Scored], errors=(400, 401, 403, 404), tags=["recommend"], security=KEY)
+    @doc(query=Page, response=list[Scored], errors=(400, 401, 403, 404), tags=["recommend"], security=KEY)
     def neighbors(item_id):
         args = _args(Page)
         return _scored(service.neighbors(item_id, args.n, offset=args.offset), "similar-items")
@@ -346,19 +362,19 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return affected(service.add_feedback(records, overwrite=overwrite))
 
     @bp.post("/api/feedback")
-    @documented(spec, body=FeedbackList, response=Affected, errors=(400, 401, 403, 404, 413, 415), tags=["feedback"], security=KEY)
+    @doc(body=FeedbackList, response=Affected, errors=(400, 401, 403, 404, 413, 415), tags=["feedback"], security=KEY)
     def insert_feedback():
         """Insert feedback; feedback that exists (same type, user, item) is overwritten."""
         return _insert_feedback(overwrite=True)
 
     @bp.put("/api/feedback")
-    @documented(spec, body=FeedbackList, response=Affected, errors=(400, 401, 403, 404, 413, 415), tags=["feedback"], security=KEY)
+    @doc(body=FeedbackList, response=Affected, errors=(400, 401, 403, 404, 413, 415), tags=["feedback"], security=KEY)
     def put_feedback():
         """Insert feedback; feedback that exists is kept as it was."""
         return _insert_feedback(overwrite=False)
 
     @bp.get("/api/feedback")
-    @documented(spec, query=FeedbackCursor, response=FeedbackPageOut, errors=(400, 401, 403), tags=["feedback"], security=KEY)
+    @doc(query=FeedbackCursor, response=FeedbackPageOut, errors=(400, 401, 403), tags=["feedback"], security=KEY)
     def list_feedback():
         args = _args(FeedbackCursor)
         page, cursor = catalogue.feedback_page(n=args.n, cursor=args.cursor)
@@ -366,12 +382,12 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
 
     @bp.get("/api/user/<user_id>/feedback")
     @bp.get("/api/user/<user_id>/feedback/<feedback_type>")
-    @documented(spec, response=list[FeedbackOut], errors=(401, 403), tags=["feedback"], security=KEY)
+    @doc(response=list[FeedbackOut], errors=(401, 403), tags=["feedback"], security=KEY)
     def user_feedback(user_id, feedback_type=None):
         return jsonify([_feedback_out(f) for f in catalogue.user_feedback(user_id, feedback_type)])
 
     @bp.delete("/api/feedback/<user_id>/<item_id>")
-    @documented(spec, response=Affected, errors=(401, 403), tags=["feedback"], security=KEY)
+    @doc(response=Affected, errors=(401, 403), tags=["feedback"], security=KEY)
     def delete_feedback(user_id, item_id):
         return affected(catalogue.delete_feedback(user_id, item_id))
 
@@ -379,7 +395,7 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
 
     @bp.get("/api/recommend/<user_id>", strict_slashes=False)
     @bp.get("/api/recommend/<user_id>/<category>")
-    @documented(spec, query=Page, response=Recommended, errors=(400, 401, 403, 404), tags=["recommend"], security=KEY)
+    @doc(query=Page, response=Recommended, errors=(400, 401, 403, 404), tags=["recommend"], security=KEY)
     def recommend(user_id, category=None):
         """Item ids for the user, best first; with ``X-API-Version: 2``, ids with scores (as gorse)."""
         args = _args(Page)
@@ -387,7 +403,7 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return _scored(recs, source, v2=request.headers.get("X-API-Version") == "2")
 
     @bp.post("/api/session/recommend")
-    @documented(spec, query=Page, body=SessionFeedback, response=list[Scored], errors=(400, 401, 403, 404, 413, 415), tags=["recommend"], security=KEY)
+    @doc(query=Page, body=SessionFeedback, response=list[Scored], errors=(400, 401, 403, 404, 413, 415), tags=["recommend"], security=KEY)
     def session_recommend():
         args = _args(Page)
         records = [_as_feedback(f) for f in json_body(SessionFeedback).root]
@@ -395,7 +411,7 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
         return _scored(recs, recs[0].source if recs else service.cold_source)
 
     @bp.post("/api/score")
-    @documented(spec, body=ScoreIn, response=list[Scored], errors=(400, 401, 403, 404, 413, 415), tags=["recommend"], security=KEY)
+    @doc(body=ScoreIn, response=list[Scored], errors=(400, 401, 403, 404, 413, 415), tags=["recommend"], security=KEY)
     def score():
         """Scores of the given items for the user, in the order given (troika's addition, for re-ranking an impression):
         calibrated click probabilities when the source is ``model`` or ``fallback``."""
@@ -405,7 +421,7 @@ def make_blueprint(service: RecommenderService, *, settings: Mapping[str, Any] |
 
     @bp.get("/api/popular", strict_slashes=False)
     @bp.get("/api/popular/<category>")
-    @documented(spec, query=Page, response=list[Scored], errors=(400, 401, 403), tags=["recommend"], security=KEY)
+    @doc(query=Page, response=list[Scored], errors=(400, 401, 403), tags=["recommend"], security=KEY)
     def popular(category=None):
         args = _args(Page)
         return _scored(service.popular(args.n, offset=args.offset, category=category), "popular")

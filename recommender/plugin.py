@@ -28,6 +28,7 @@ are embedded at once; feedback moves recommendations at once; no restart.
     retrain_every = 86400              # seconds between retrains; 0: no retrain job
     fine_tune = true                   # the retrain job fine-tunes the item encoder on the clicks
     reload_seconds = 2                 # how often the server looks for a newly activated model
+    rate_limit = "200/second"          # per client (remote address) on /rec/api/*; over it: 429 + Retry-After; "": none
 
 Every response names its source in ``X-Troika-Source``.
 """
@@ -49,7 +50,7 @@ from shared.scheduler import Job, Scheduler
 from shared.server import Plugin
 from shared.storage import engine_for, migrate
 
-from .api import make_blueprint
+from .api import DEFAULT_RATE_LIMIT, make_blueprint
 from .catalogue import Catalogue
 from .importers import import_feedback, import_items
 from .service import RecommenderService
@@ -71,7 +72,7 @@ def import_demo(catalogue: Catalogue) -> tuple[int, int]:
 
 
 SETTINGS = {"api_key": str, "demo": bool, "ranking": str, "retrain_every": (int, float), "fine_tune": bool,
-            "reload_seconds": (int, float)}
+            "reload_seconds": (int, float), "rate_limit": str}
 
 
 def plugin_settings(config: Config) -> dict:
@@ -83,15 +84,29 @@ def plugin_settings(config: Config) -> dict:
     for key, kind in SETTINGS.items():
         value = settings.get(key)
         if value is not None and (not isinstance(value, kind) or (kind != bool and isinstance(value, bool))):
-            expected = {"demo": "true or false", "fine_tune": "true or false", "api_key": "a string", "ranking": "a string"}.get(key, "a number of seconds")
+            expected = {"demo": "true or false", "fine_tune": "true or false", "api_key": "a string", "ranking": "a string",
+                        "rate_limit": 'a string such as "200/second;5000/minute"'}.get(key, "a number of seconds")
             raise ConfigError(f"recommender.{key} must be {expected}, got {value!r}")
-    settings = {"demo": True, "ranking": "click", "retrain_every": 86400, "fine_tune": True, "reload_seconds": 2, **settings}
+    settings = {"demo": True, "ranking": "click", "retrain_every": 86400, "fine_tune": True, "reload_seconds": 2,
+                "rate_limit": DEFAULT_RATE_LIMIT, **settings}
     if settings["ranking"] not in ("click", "content"):
         raise ConfigError(f"recommender.ranking must be \"click\" or \"content\", got {settings['ranking']!r}")
     if settings["retrain_every"] < 0 or settings["reload_seconds"] <= 0:
         raise ConfigError("recommender.retrain_every must be 0 (off) or more, recommender.reload_seconds more than 0")
+    if settings["rate_limit"]:
+        _check_rate_limit(settings["rate_limit"])
     settings["api_key"] = os.environ.get(API_KEY_ENV) or settings.get("api_key", "")
     return settings
+
+
+def _check_rate_limit(spec: str) -> None:
+    # Parsed here so a typo stops the server at start, not every API request with a 500 later.
+    from limits import parse_many
+
+    try:
+        parse_many(spec)
+    except ValueError:
+        raise ConfigError(f"recommender.rate_limit {spec!r} is not like \"200/second;5000/minute\" (\"\" for no limit)") from None
 
 
 def model_store(config: Config) -> ArtifactStore:

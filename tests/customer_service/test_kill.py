@@ -4,51 +4,23 @@ import http.client
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 
-import pytest
 import sqlalchemy as sa
+
+from tests.troika_process import free_port, post, start_troika
 
 MESSAGES = ["I lost my card", "where is my new card", "how much does a transfer cost", "hello", "card"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def start_server(tmp_path, db_url: str) -> tuple[subprocess.Popen, str]:
+def start_server(tmp_path, db_url: str):
     port = free_port()
     config = tmp_path / "troika.toml"
     config.write_text(f'apps = ["customer_service"]\nvar_dir = "{tmp_path / "var"}"\nport = {port}\n'
                       f'database_url = "{db_url}"\n[customer_service]\nrate_limit = "10000/second"\n')
-    process = subprocess.Popen([sys.executable, "-m", "shared.cli", "--quiet", "run", "--config", str(config)],
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # the first start trains the demo bot
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"troika run exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/health/ready", timeout=2):
-                return process, base
-        except (OSError, urllib.error.HTTPError):
-            time.sleep(0.3)
-    process.kill()
-    pytest.fail("troika run was not ready in time")
+    return start_troika(config, port)  # the first start trains the demo bot
 
 
 def test_kill_9_mid_conversation_loses_no_acknowledged_turn(tmp_path, db_url):
@@ -80,7 +52,6 @@ def test_kill_9_mid_conversation_loses_no_acknowledged_turn(tmp_path, db_url):
     process.wait(timeout=10)
     for thread in visitors:
         thread.join(timeout=60)
-    process.stderr.close()
 
     with lock:
         expected = list(acknowledged)

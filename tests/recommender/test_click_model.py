@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recommender.click_model import ClickModel, ClickModelConfig
 from recommender.click_pairs import click_pairs
@@ -94,3 +96,18 @@ def test_pairs_come_from_click_sequences_with_the_users_dislikes_as_hard_negativ
     pairs, negatives = click_pairs([("u", ["a", "b", "c"])], documents, views={"u": ["g"]}, n_negatives=2, seed=1)
     assert [p[1] for p in pairs] == ["text b", "text c"]
     assert all(row[0] == "text g" and len(row) == 2 and not set(row) & set(pair) for row, pair in zip(negatives, pairs))
+
+
+@pytest.fixture(scope="module")
+def loaded(trained):
+    return ClickModel.load(trained[1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(text=st.text(max_size=3000), categories=st.lists(st.text(max_size=20), max_size=3))
+def test_any_item_text_gets_a_probability_and_batches_agree_with_single_items(loaded, text, categories):
+    loaded.add_items([Item("new", text, text, tuple(categories))])  # empty, huge, any unicode: still an item
+    both = loaded.score(["new", "5"], history=["1", "2", "3"]).values
+    assert np.isfinite(both).all() and ((both > 0) & (both < 1)).all()
+    single = [loaded.score([c], history=["1", "2", "3"]).values[0] for c in ("new", "5")]
+    np.testing.assert_allclose(both, single, rtol=1e-6)
