@@ -126,16 +126,29 @@ def _check_texts(texts) -> list[str]:
     return texts
 
 
-def _by_length(texts: list[str], batch_size: int, fn, width: int, progress: bool = False, desc: str = "") -> np.ndarray:
-    """Apply ``fn`` to batches of similar length (little padding), results in the input order."""
+def _by_length(texts: list[str], batch_size: int, fn, width: int, progress: bool = False, desc: str = "",
+               workers: int = 1) -> np.ndarray:
+    """Apply ``fn`` to batches of similar length (little padding), results in the input order;
+    ``workers`` > 1 runs that many batches at once (for an ``fn`` that releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
     out = np.empty((len(texts), width), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=desc, unit="batch", disable=not progress or len(starts) < 2):
-        idx = order[start : start + batch_size]
-        out[idx] = fn([texts[i] for i in idx])
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    bar = tqdm(total=len(batches), desc=desc, unit="batch", disable=not progress or len(batches) < 2)
+    if workers > 1 and len(batches) > 1:
+        with ThreadPoolExecutor(min(workers, len(batches))) as pool:
+            results = pool.map(lambda idx: fn([texts[i] for i in idx]), batches)
+            for idx, logits in zip(batches, results):
+                out[idx] = logits
+                bar.update()
+    else:
+        for idx in batches:
+            out[idx] = fn([texts[i] for i in idx])
+            bar.update()
+    bar.close()
     return out
 
 
@@ -148,13 +161,14 @@ class ProbabilisticTextClassifier:
     labels_: list[str]
     temperature_: float = 1.0
     batch_size: int = 64
+    workers: int = 1  # batches scored at once (see OnnxClassifier)
 
     def _batch_logits(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated logits, (n, k)."""
-        return _by_length(_check_texts(texts), self.batch_size, self._batch_logits, len(self.labels_))
+        return _by_length(_check_texts(texts), self.batch_size, self._batch_logits, len(self.labels_), workers=self.workers)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, (n, k); columns follow ``labels_``."""

@@ -214,7 +214,11 @@ class OnnxClassifier(ProbabilisticTextClassifier):
         self.temperature_ = float(meta["temperature"])
         self.max_length_ = int(meta["max_length"])
         self.tokenizer_ = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.session_ = _session(path, threads)
+        # Many texts (a batch of headlines): one single-threaded run per core, each on its own
+        # batch, beat one run spread over the cores (MiniLM, 2 cores, 5,000 headlines: ~10 % more
+        # per second; onnxruntime and the fast tokenizer release the GIL). One short text costs the same.
+        self.workers = threads or min(4, os.cpu_count() or 1)
+        self.session_ = _session(path, 1)
         return self
 
     def _batch_logits(self, texts: list[str]) -> np.ndarray:
