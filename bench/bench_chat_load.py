@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import WRK_DONE, add_run_options, free_port, highest_clean_rate, run_line, run_table, run_wrk, serving  # noqa: E402
+from bench.load import (WRK_DONE, add_run_options, free_port, highest_clean_rate, run_line, run_table, run_wrk,  # noqa: E402
+                        serving, soak, write_soak)
 from bench.machine_info import machine  # noqa: E402
 
 MESSAGES = [
@@ -51,31 +52,6 @@ request = function()
   return wrk.format("POST", "/cs/api/chat", {["Content-Type"] = "application/json"}, body)
 end
 """
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def write_soak(rounds: list[dict], args, start_rss: float) -> None:
-    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(with_torch=False),
-              "command": "python bench/bench_chat_load.py " + " ".join(sys.argv[1:]), "server_threads": args.threads,
-              "connections": args.soak_connections, "rss_mib_at_start": round(start_rss, 1), "rounds": rounds,
-              "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds)}
-    out = ROOT / "bench" / "results"
-    (out / "chat_soak.json").write_text(json.dumps(report, indent=1) + "\n")
-    lines = ["# POST /cs/api/chat: memory over a soak", "",
-             f"Date: {report['date'][:10]}. Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. "
-             f"Command: `{report['command'].strip()}`. {args.soak_connections} connections, each message a new session.", "",
-             f"Resident memory of the server before the soak: {start_rss:.1f} MiB. {report['requests']} requests, {report['errors']} errors.", "",
-             "| minute | requests/s | p50 ms | p99 ms | errors | RSS MiB |", "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {i} | {r['requests_per_s']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['rss_mib']:.1f} |"
-              for i, r in enumerate(rounds, 1)]
-    (out / "chat_soak.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'chat_soak.json'} and .md")
 
 
 def main() -> None:
@@ -101,13 +77,10 @@ def main() -> None:
         with serving(command, url, Path(tmp) / "server.log", env, cwd=ROOT) as server:
             run_wrk(url, script, 1, 2)  # warm-up: first calls of onnxruntime and the database
             if args.soak:
-                start_rss, rounds = rss_mib(server.pid), []
-                for _ in range(max(1, args.soak // 60)):
-                    result = run_wrk(url, script, args.soak_connections, 60)
-                    result["rss_mib"] = round(rss_mib(server.pid), 1)
-                    rounds.append(result)
-                    print(f"{result['requests_per_s']:8.1f} req/s  errors {result['errors']}  RSS {result['rss_mib']} MiB", flush=True)
-                write_soak(rounds, args, start_rss)
+                start_rss, rounds = soak(url, script, server, seconds=args.soak, connections=args.soak_connections)
+                write_soak(ROOT / "bench" / "results", "chat_soak", "POST /cs/api/chat", "each message a new session",
+                           "python bench/bench_chat_load.py " + " ".join(sys.argv[1:]), machine(with_torch=False),
+                           args.threads, args.soak_connections, start_rss, rounds)
                 return
             runs = []
             for connections in args.connections:

@@ -2,6 +2,7 @@
 
     python bench/bench_rec_load.py [--duration 10] [--connections 1 2 4 8 16] [--threads 4] [--keep DIR]
     python bench/bench_rec_load.py --keep var/bench-rec --profile 200     # also: cProfile of the request path in-process
+    python bench/bench_rec_load.py --keep var/bench-rec --soak 600        # memory over a 10-minute soak, 4 connections
 
 Builds a synthetic catalogue, deterministic from --seed: 10,000 items of original made-up text
 (titles and one-sentence descriptions combined from a few hundred words and templates, 1-3 of 20
@@ -50,7 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import WRK_DONE, add_run_options, free_port, highest_clean_rate, run_line, run_table, run_wrk, serving  # noqa: E402
+from bench.load import (WRK_DONE, add_run_options, free_port, highest_clean_rate, run_line, run_table, run_wrk,  # noqa: E402
+                        serving, soak, write_soak)
 from bench.machine_info import machine  # noqa: E402
 
 P99_TARGET_MS = 10.0
@@ -469,6 +471,9 @@ def main() -> None:
     parser.add_argument("--ranking", choices=("click", "content"), default="click",
                         help="what ranks: the click model (trained once with troika rec retrain, the server's default) "
                              "or the content model alone; results go to rec_load_<ranking>.json/.md")
+    parser.add_argument("--soak", type=int, metavar="SECONDS", help="instead of the runs: a soak this long, memory recorded "
+                        "each minute (rec_soak_<ranking>.json/.md)")
+    parser.add_argument("--soak-connections", type=int, default=4)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -491,7 +496,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "shared.cli", "--quiet", "rec", "serve", "--config", str(config), "--port", str(port)]
         start = time.perf_counter()
-        with serving(command, url, folder / "server.log", env, cwd=ROOT, ready_timeout=1800):
+        with serving(command, url, folder / "server.log", env, cwd=ROOT, ready_timeout=1800) as server:
             ready_s = time.perf_counter() - start
             with urllib.request.urlopen(url + "/health/ready", timeout=10) as response:
                 readiness = json.loads(response.read())["checks"].get("recommender", {}).get("detail", "")
@@ -502,6 +507,13 @@ def main() -> None:
             sources = sample_sources(url, key, users)
             print(f"sampled sources: {sources['sources']}; statuses {sources['statuses']}", flush=True)
             run_wrk(url, script, 1, 2)  # warm-up
+            if args.soak:
+                start_rss, rounds = soak(url, script, server, seconds=args.soak, connections=args.soak_connections)
+                write_soak(ROOT / "bench" / "results", f"rec_soak_{args.ranking}", "GET /rec/api/recommend",
+                           f"n = {N}, {args.items:,} items, ranked by the {args.ranking} model",
+                           "python bench/bench_rec_load.py " + " ".join(sys.argv[1:]), machine(with_torch=False),
+                           args.threads, args.soak_connections, start_rss, rounds)
+                return
             runs = []
             for connections in args.connections:
                 result = run_wrk(url, script, connections, args.duration)

@@ -2,6 +2,7 @@
 
     with serving(command, url, log_path, env) as server:   # started, /health/ready answered 200
         result = run_wrk(url, script, connections=4, duration=10)
+        start_rss, rounds = soak(url, script, server, seconds=600, connections=4)   # memory, minute by minute
 
 A wrk Lua script ends with ``WRK_DONE`` so that ``run_wrk`` can read its figures: requests,
 requests/s, p50/p90/p99/max latency in ms and errors (socket errors + non-2xx).
@@ -99,3 +100,42 @@ def run_table(runs: list[dict]) -> list[str]:
 def highest_clean_rate(runs: list[dict]) -> float | None:
     """The highest requests/s among the runs with zero errors (None when every run had errors)."""
     return max((r["requests_per_s"] for r in runs if r["errors"] == 0), default=None)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak(url: str, script: Path, server: subprocess.Popen, *, seconds: int, connections: int) -> tuple[float, list[dict]]:
+    """One-minute wrk rounds for ``seconds``, the server's resident memory after each: (RSS at start, rounds)."""
+    start_rss, rounds = rss_mib(server.pid), []
+    for _ in range(max(1, seconds // 60)):
+        result = run_wrk(url, script, connections, 60)
+        result["rss_mib"] = round(rss_mib(server.pid), 1)
+        rounds.append(result)
+        print(f"{result['requests_per_s']:8.1f} req/s  errors {result['errors']}  RSS {result['rss_mib']} MiB", flush=True)
+    return start_rss, rounds
+
+
+def write_soak(out: Path, name: str, title: str, what: str, command: str, machine: dict, server_threads: int,
+               connections: int, start_rss: float, rounds: list[dict]) -> None:
+    """``out``/``name``.json and .md: the soak's rounds, memory at start and after each minute."""
+    import datetime as dt
+
+    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine,
+              "command": command, "server_threads": server_threads, "connections": connections,
+              "rss_mib_at_start": round(start_rss, 1), "rounds": rounds,
+              "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds)}
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    lines = [f"# {title}: memory over a soak", "",
+             f"Date: {report['date'][:10]}. Machine: {machine['cpu']}, {machine['cores']} cores. "
+             f"Command: `{command.strip()}`. {connections} connections, {what}.", "",
+             f"Resident memory of the server before the soak: {start_rss:.1f} MiB. {report['requests']} requests, {report['errors']} errors.", "",
+             "| minute | requests/s | p50 ms | p99 ms | errors | RSS MiB |", "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {i} | {r['requests_per_s']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['rss_mib']:.1f} |"
+              for i, r in enumerate(rounds, 1)]
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / (name + '.json')} and .md")
