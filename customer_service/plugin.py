@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import defaultdict
 from pathlib import Path
 
 import customer_service
@@ -39,6 +38,7 @@ from shared.artifacts import ActiveWatcher, ArtifactStore
 from shared.biencoder import load_biencoder
 from shared.classifier import FineTuneConfig
 from shared.config import Config
+from shared.continual import hold_out_per_label
 from shared.embeddings import Embedder
 from shared.encoder import resolve_encoder
 from shared.errors import ConfigError
@@ -61,19 +61,11 @@ PACKAGE = Path(customer_service.__file__).parent
 DEMO = PACKAGE / "demo"
 DEMO_FILES = {"intents": DEMO / "intents.csv", "oos": DEMO / "oos.csv", "responses": DEMO / "responses.yml",
               "knowledge": [DEMO / "faq.csv", DEMO / "guide.md"], "knowledge_questions": DEMO / "kb_questions.csv"}
-HOLD_OUT_EVERY = 4
-
-
-def hold_out(examples: IntentExamples, every: int = HOLD_OUT_EVERY) -> tuple[IntentExamples, IntentExamples]:
-    """(train, validation): each intent's every ``every``-th example, counted from its second, is held out."""
-    seen: dict[str, int] = defaultdict(int)
-    train, val = ([], []), ([], [])
-    for text, intent in zip(examples.texts, examples.intents):
-        seen[intent] += 1
-        part = val if seen[intent] % every == 2 % every else train
-        part[0].append(text)
-        part[1].append(intent)
-    return IntentExamples(*train, source=examples.source), IntentExamples(*val, source=examples.source)
+def hold_out(examples: IntentExamples) -> tuple[IntentExamples, IntentExamples]:
+    """(train, validation) by ``shared.continual.hold_out_per_label``."""
+    train, val = hold_out_per_label(list(zip(examples.texts, examples.intents)), lambda example: example[1])
+    return (IntentExamples([t for t, _ in train], [i for _, i in train], source=examples.source),
+            IntentExamples([t for t, _ in val], [i for _, i in val], source=examples.source))
 
 
 def _paths(settings: dict, base: Path) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.artifacts import ArtifactStore
-from shared.continual import RetrainResult, train_further
+from shared.continual import RetrainResult, hold_out_per_label, train_further
 from shared.errors import DataError, NotFoundError
 
 from .conversations import Conversations
@@ -32,18 +32,10 @@ from .intent_files import OUT_OF_SCOPE
 from .oos import OutOfScopeDetector
 from .signals import KeepsFitEmbeddings
 
-HOLD_OUT_EVERY = 4
-
-
 def split_new_examples(examples: list[tuple[int, str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(train, held out): every ``HOLD_OUT_EVERY``-th example of each intent, from its second, is held out,
-    so one correction of a new intent is learned and a second one tests it."""
-    seen: dict[str, int] = {}
-    train, held = [], []
-    for _, text, intent in examples:
-        seen[intent] = seen.get(intent, 0) + 1
-        (held if seen[intent] % HOLD_OUT_EVERY == 2 % HOLD_OUT_EVERY else train).append((text, intent))
-    return train, held
+    """(train, held out) of the (id, text, intent) feedback examples, by ``hold_out_per_label``."""
+    train, held = hold_out_per_label(examples, lambda example: example[2])
+    return [(text, intent) for _, text, intent in train], [(text, intent) for _, text, intent in held]
 
 
 def holdout_accuracy(detector: OutOfScopeDetector, texts: list[str], intents: list[str]) -> dict:

@@ -25,6 +25,9 @@ buckets since the last pass, each tested against its rolling baseline, fed to th
 saved (``fm_alerts``) and their events sent to the channels (``fm_deliveries``), except those of an
 alert a person silenced on the dashboard (``silenced_until`` still ahead). Only complete
 buckets are tested: an hour is judged once it is over.
+
+The retraining job (``retrain()``, ``retraining.py``) learns analysts' sentiment corrections; a promoted
+version serves this process's next batch at once and other processes' through their ``ActiveWatcher``.
 """
 
 from __future__ import annotations
@@ -40,9 +43,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import finance_monitor
-from shared.artifacts import MANIFEST
+from shared.artifacts import MANIFEST, ActiveWatcher
 from shared.config import Config
-from shared.errors import TroikaError
+from shared.errors import ConfigError, TroikaError
 from shared.storage import engine_for, migrate, upsert
 
 from .alert_lifecycle import Alert, AlertBook, AlertEvent
@@ -53,7 +56,7 @@ from .detection import detect_windows, rule_name
 from .ingest import normalise
 from .poll import PollResult, poll_feed, poll_page
 from .scheduler import MonitorScheduler, SchedulePlan, SourceJob
-from .settings import DEMO_DIR, MonitorSettings, Source, load_settings
+from .settings import DEMO_DIR, SECTION, MonitorSettings, Source, load_settings
 from .sources import StreamReplay
 from .store import MonitorStore, utcnow
 from .tables import article_topics, articles
@@ -78,16 +81,20 @@ class SourceProblem(TroikaError):
 
 def serving_dir(path: Path) -> Path:
     """The directory to serve from: ``path`` if it is an ONNX export, else ``path-onnx`` when that exists, else ``path``."""
-    import json
-
     path = Path(path)
-    try:
-        if json.loads((path / MANIFEST).read_text()).get("kind") == "onnx-classifier":
-            return path
-    except (OSError, ValueError):
-        pass
+    if is_onnx_export(path):
+        return path
     onnx = path.with_name(path.name + "-onnx")
     return onnx if (onnx / MANIFEST).is_file() else path
+
+
+def is_onnx_export(path: Path) -> bool:
+    import json
+
+    try:
+        return json.loads((Path(path) / MANIFEST).read_text()).get("kind") == "onnx-classifier"
+    except (OSError, ValueError):
+        return False
 
 
 def demo_model_dir(var_dir: Path) -> Path:
@@ -112,12 +119,37 @@ def ensure_demo_model(var_dir: Path, *, base_model: str | None = None, progress:
     return model.save(out)
 
 
+def sentiment_source(settings: MonitorSettings, var_dir: Path, *, base_model: str | None = None, progress: bool = True) -> Path:
+    """The model the monitor starts from: the configured directory, else the demo model (trained when missing)."""
+    if settings.sentiment_model:
+        return Path(settings.sentiment_model)
+    return ensure_demo_model(var_dir, base_model=base_model, progress=progress)
+
+
 def load_sentiment(settings: MonitorSettings, var_dir: Path, *, base_model: str | None = None, progress: bool = True):
-    """(SentimentModel, version label): the configured model (its ONNX export preferred), else the demo model."""
+    """(SentimentModel, version label, version dir or None): the store's active retrained version when retraining
+    promoted one (see retraining.py), else the configured model (its ONNX export preferred), else the demo model."""
+    from .retraining import model_store
+
+    source = sentiment_source(settings, var_dir, base_model=base_model, progress=progress)
+    active = model_store(source, var_dir).active()
+    if active is not None:
+        return *load_version(active), active
+    path = serving_dir(source)
+    return _sentiment_model(path), path.name[:128], None
+
+
+def load_version(version: Path):
+    """(SentimentModel, version label) of a retrained version, served by its ONNX export."""
+    from .retraining import serving_path
+
+    return _sentiment_model(serving_path(version)), version.name[:128]
+
+
+def _sentiment_model(path: Path):
     from .sentiment import SentimentModel
 
-    path = serving_dir(settings.sentiment_model) if settings.sentiment_model else ensure_demo_model(var_dir, base_model=base_model, progress=progress)
-    return SentimentModel.load(path), path.name[:128]
+    return SentimentModel.load(path)
 
 
 def topic_encoder_dir(config: Config) -> Path:
@@ -192,6 +224,8 @@ class Monitor:
         self._replays: dict[str, StreamReplay] = {}
         self._detect_lock = threading.Lock()
         self._score_lock = threading.Lock()
+        self._retrain_lock = threading.Lock()
+        self.watcher: ActiveWatcher | None = None  # set when prepare() loaded the model (see retrain)
 
     @classmethod
     def from_config(cls, config: Config, *, sentiment=None, model_version: str = "", load_models: bool = True,
@@ -213,8 +247,11 @@ class Monitor:
         migrate(self.store.engine, MIGRATIONS, VERSION_TABLE)
         config = self.suite
         if self.sentiment is None:
-            self.sentiment, self.model_version = load_sentiment(self.settings, config.var_dir, base_model=config.base_model,
-                                                                progress=progress)
+            self.sentiment, self.model_version, active = load_sentiment(self.settings, config.var_dir, base_model=config.base_model,
+                                                                        progress=progress)
+            # Another process (troika finance run, or the server running the scheduler) may promote a
+            # retrained version; pick it up without a restart.
+            self.watcher = ActiveWatcher(self._model_store(), self._use_version, current=active).start()
         if self.settings.topic_threshold is not None and self.assigner.threshold is None:
             self.assigner = TopicAssigner(self.topics, topic_encoder(config), threshold=self.settings.topic_threshold)
 
@@ -381,9 +418,52 @@ class Monitor:
 
     # ---- retraining ------------------------------------------------------------------------
 
-    def retrain(self) -> dict:
-        """The optional retraining job: nothing to learn from yet (no labelled feedback is collected)."""
-        return {"status": "not configured"}
+    def retrain(self, *, tolerance: float = 0.0) -> dict:
+        """The optional retraining job: learn the analysts' sentiment corrections (see retraining.py).
+
+        Without a correction no promoted model has learned, nothing is trained. A promoted model serves this
+        process's next batch at once, and other processes through their watchers; its corrections are then
+        marked learned. ``tolerance``: how much worse (held-out accuracy) a candidate may be and still win."""
+        pending = self.store.unlearned_corrections()
+        if not pending:
+            return {"status": "nothing to learn"}
+        from .retraining import learn_corrections
+
+        config = self.suite
+        with self._retrain_lock:
+            rows = self.store.corrections()
+            source = sentiment_source(self.settings, config.var_dir, base_model=config.base_model, progress=False)
+            if is_onnx_export(source):
+                raise ConfigError(f"{SECTION}.sentiment_model: {source} is an ONNX export, which cannot be trained further; "
+                                  "point it at the model directory it was exported from")
+            outcome = learn_corrections(self._model_store(), source, rows, tolerance=tolerance)
+            counts = {"corrections": outcome.corrections, "new": pending, "learned_from": outcome.learned_from,
+                      "held_out": outcome.held_out}
+            result = outcome.result
+            if result is None:
+                return {"status": "waiting for corrections", **counts, "reason": outcome.reason}
+            log.info("retrain: %s", result.summary())
+            if result.promoted:
+                self._use_version(result.version)
+                if self.watcher is not None:
+                    self.watcher.current = result.version  # loaded already: the watcher need not load it again
+                self.store.mark_learned(max(r["id"] for r in rows))
+        return {"status": "promoted" if result.promoted else "kept the active model", **counts,
+                "old_accuracy": result.old_metrics["accuracy"], "new_accuracy": result.new_metrics["accuracy"],
+                "version": result.version.name}
+
+    def _model_store(self):
+        from .retraining import model_store
+
+        config = self.suite
+        return model_store(sentiment_source(self.settings, config.var_dir, base_model=config.base_model, progress=False), config.var_dir)
+
+    def _use_version(self, version: Path) -> None:
+        """Serve a retrained version from the next scoring batch on (a batch in progress finishes with the old one)."""
+        sentiment, label = load_version(version)
+        with self._score_lock:
+            self.sentiment, self.model_version = sentiment, label
+        log.info("sentiment model %s now serves", label)
 
     # ---- the scheduler ---------------------------------------------------------------------
 
@@ -409,5 +489,7 @@ class Monitor:
         return self.scheduler.start()
 
     def shutdown(self, wait: bool = True) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=wait)

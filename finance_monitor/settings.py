@@ -7,7 +7,8 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
                                 # when it exists beside it); "" = the demo model, trained on first start
     bucket = "hour"             # "hour" or "day": the trend and detection bucket
     detect_every = 300          # seconds between detection runs
-    retrain_every = 0           # seconds between retraining runs; 0 = no retraining job
+    retrain_every = 0           # seconds between retraining runs (learning analysts' sentiment corrections,
+                                # see README); 0 = no retraining job
     misfire_grace = 120         # seconds a late job run may still start; later runs are recorded as missed
     topic_threshold = 0.3       # cosine similarity for embedding topic matches; false = keywords/tickers only
     batch_size = 64             # articles scored per model call

@@ -26,7 +26,7 @@ from shared.storage import insert_new, upsert
 
 from .alert_lifecycle import Alert
 from .ingest import Article
-from .tables import alerts, article_topics, articles, deliveries, job_runs, source_state, state
+from .tables import alerts, article_topics, articles, deliveries, job_runs, sentiment_corrections, source_state, state
 
 # Same title within this time of each other: one story syndicated, not two (see ingest.Deduper).
 TITLE_WINDOW = dt.timedelta(days=2)
@@ -254,6 +254,39 @@ class MonitorStore:
         """Whether a person silenced this alert's notifications until after ``at`` (default now)."""
         found = self.alert(alert_id)
         return bool(found and found["silenced_until"] and found["silenced_until"] > (at or self.clock()))
+
+    # --- sentiment corrections (the retraining job's labelled data) -------------------
+
+    def correct_sentiment(self, article_id: int, label: str, by: str) -> dict | None:
+        """Record an analyst's label for the article; the correction row, or None when there is no such article."""
+        with self.engine.begin() as c:
+            if c.execute(sa.select(articles.c.id).where(articles.c.id == article_id)).first() is None:
+                return None
+            new_id = c.execute(sentiment_corrections.insert().values(
+                article_id=article_id, label=label, corrected_by=by[:100], created_at=self.clock())).inserted_primary_key[0]
+            row = c.execute(sa.select(sentiment_corrections).where(sentiment_corrections.c.id == new_id)).one()
+        return dict(row._mapping)
+
+    def corrections(self) -> list[dict]:
+        """The newest correction of each corrected article, oldest first, with the article's title and text."""
+        query = (sa.select(sentiment_corrections, articles.c.title, articles.c.text)
+                 .join(articles, articles.c.id == sentiment_corrections.c.article_id).order_by(sentiment_corrections.c.id))
+        with self.engine.connect() as c:
+            newest = {r.article_id: dict(r._mapping) for r in c.execute(query).all()}  # a later row replaces an earlier one
+        return sorted(newest.values(), key=lambda r: r["id"])
+
+    def unlearned_corrections(self) -> int:
+        """How many corrections no promoted model has learned yet."""
+        query = sa.select(sa.func.count()).select_from(sentiment_corrections).where(sentiment_corrections.c.learned_at.is_(None))
+        with self.engine.connect() as c:
+            return c.execute(query).scalar_one()
+
+    def mark_learned(self, up_to_id: int) -> None:
+        """Every correction up to ``up_to_id`` (the newest a promoted model saw) is learned."""
+        with self.engine.begin() as c:
+            c.execute(sentiment_corrections.update().where(sentiment_corrections.c.id <= up_to_id,
+                                                            sentiment_corrections.c.learned_at.is_(None))
+                      .values(learned_at=self.clock()))
 
     def trend_rows(self, since: dt.datetime, until: dt.datetime) -> list[tuple[str, dt.datetime, str, float, str]]:
         """``scored_by_topic`` plus each article's time precision, so hourly trends can leave day-dated news out."""

@@ -124,3 +124,18 @@ state = sa.Table(
     sa.Column("value", JSONDocument, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Analysts' corrections of an article's sentiment (the dashboard's), the retraining job's labelled data.
+# A correction is learned once a retrained model that saw it is promoted (``learned_at``); an article
+# corrected twice keeps both rows and the newest counts.
+sentiment_corrections = sa.Table(
+    "fm_sentiment_corrections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("label", sa.String(16), nullable=False),  # negative | neutral | positive
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("learned_at", UTCDateTime),  # set when a model trained on it was promoted
+    sa.Column("corrected_by", sa.String(100), nullable=False),
+    sa.Column("article_id", sa.Integer, sa.ForeignKey("fm_articles.id", ondelete="CASCADE"), nullable=False, index=True),
+    sqlite_autoincrement=True,
+)

@@ -16,7 +16,7 @@ fetch. They refresh themselves every 30 s. Charts are drawn in the browser by Ch
 (vendored in ``static/vendor`` with its licence; nothing is loaded from a CDN) from the same
 JSON API that scripts use (``/api/...``, described at ``/finance/api/openapi/openapi.json``).
 
-Admin actions (acknowledge, silence, run a job now) need the admin token: in the
+Admin actions (acknowledge, silence, run a job now, correct an article's sentiment) need the admin token: in the
 ``Authorization: Bearer`` or ``X-Admin-Token`` header for the JSON API, or, from the pages'
 forms, in the form field ``token``. A cross-site form cannot know the token, and requests a
 browser marks ``Sec-Fetch-Site: cross-site`` are refused outright, so the forms are CSRF-safe
@@ -122,6 +122,11 @@ class AckIn(Strict):
 class SilenceIn(Strict):
     minutes: int = Field(ge=0, le=MAX_SILENCE_MINUTES, description="hold notifications this long; 0 lifts a silence")
     by: str = Field(default="admin", min_length=1, max_length=100, pattern=BY_PATTERN)
+
+
+class CorrectionIn(Strict):
+    label: Literal["negative", "neutral", "positive"] = Field(description="the article's sentiment as an analyst reads it")
+    by: str = Field(default="admin", min_length=1, max_length=100, pattern=BY_PATTERN, description="who corrects it")
 
 
 class PointOut(BaseModel):
@@ -242,6 +247,15 @@ class JobsOut(BaseModel):
     errors: int = Field(description="errors among the runs listed")
     missed: int = Field(description="misses among the runs listed")
     sources: list[SourceOut]
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    article_id: int
+    label: str
+    corrected_by: str
+    created_at: dt.datetime
+    learned_at: dt.datetime | None = Field(description="when a retrained model that learned it was promoted")
 
 
 class RunNowOut(BaseModel):
@@ -370,6 +384,13 @@ class Views:
             raise NotFoundError(f"no alert {alert_id}")
         log.info("alert %s (%s) %s by %s", alert_id, row["topic"], f"silenced for {minutes} min" if minutes else "unsilenced", by)
         return self.alert_out(row)
+
+    def correct(self, article_id: int, label: str, by: str) -> dict:
+        row = self.store.correct_sentiment(article_id, label, by)
+        if row is None:
+            raise NotFoundError(f"no article {article_id}")
+        log.info("article %s: sentiment corrected to %s by %s", article_id, label, by)
+        return CorrectionOut.model_validate(row).model_dump(mode="json")
 
     def run_now(self, job_id: str) -> None:
         scheduler = self.monitor.scheduler
@@ -536,6 +557,17 @@ def make_blueprint(monitor) -> Blueprint:
         views.silence(alert_id, int(raw), _form_text("by", "dashboard"))
         return redirect(url_for(".alerts_page", done="silenced" if int(raw) else "unsilenced") + f"#alert-{alert_id}", code=303)
 
+    @bp.post("/articles/<int:article_id>/sentiment")
+    def correct_form(article_id):
+        _require_form_admin(monitor)
+        label = request.form.get("label", "")
+        if label not in SENTIMENTS:
+            field_error("label", f"must be one of {', '.join(SENTIMENTS)}")
+        views.correct(article_id, label, _form_text("by", "dashboard"))
+        back = request.form.get("topic", "")
+        target = url_for(".topic_page", name=back) if re.match(NAME_PATTERN, back) else url_for(".overview")
+        return redirect(target + f"#article-{article_id}", code=303)
+
     @bp.post("/jobs/<job_id>/run")
     def run_form(job_id):
         _require_form_admin(monitor)
@@ -584,6 +616,15 @@ def make_blueprint(monitor) -> Blueprint:
         _require_admin(monitor)
         body = json_body(SilenceIn)
         return jsonify(views.silence(alert_id, body.minutes, body.by))
+
+    @bp.post("/api/articles/<int:article_id>/sentiment")
+    @documented(api_spec, body=CorrectionIn, response=CorrectionOut, status=201, errors=(400, 401, 403, 404, 413, 415),
+                tags=["articles"], security=ADMIN)
+    def api_correct(article_id):
+        """Correct an article's sentiment; the retraining job learns from corrections (its stored score is kept)."""
+        _require_admin(monitor)
+        body = json_body(CorrectionIn)
+        return jsonify(views.correct(article_id, body.label, body.by)), 201
 
     @bp.get("/api/jobs")
     @documented(api_spec, query=JobsQuery, response=JobsOut, errors=(400,), tags=["jobs"])

@@ -12,12 +12,29 @@ disk so ``store.rollback()`` can undo a promotion.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .artifacts import ArtifactStore
 from .classifier import FineTuneConfig, TextClassifier
 from .errors import DataError, NotFoundError
+
+
+T = TypeVar("T")
+HOLD_OUT_EVERY = 4
+
+
+def hold_out_per_label(items: Sequence[T], label: Callable[[T], str], every: int = HOLD_OUT_EVERY) -> tuple[list[T], list[T]]:
+    """(learn, held out): of each label's items in order, every ``every``-th counted from its second
+    is held out, so the first example of a new label is always learned and its second one tests it."""
+    learn, held, seen = [], [], {}
+    for item in items:
+        key = label(item)
+        seen[key] = n = seen.get(key, 0) + 1
+        (held if n % every == 2 % every else learn).append(item)
+    return learn, held
 
 
 @dataclass
@@ -57,14 +74,20 @@ def retrain(
     config: FineTuneConfig | None = None,
     tolerance: float = 0.0,
     progress: bool = True,
+    base: Path | None = None,
+    before_activate: Callable[[TextClassifier, Path], None] | None = None,
 ) -> RetrainResult:
-    """Warm-start a candidate from the active model, train with replay, promote if not worse."""
+    """Warm-start a candidate from the active model, train with replay, promote if not worse.
+
+    ``base``: the model to start from (and compare with) while the store has no active version
+    yet, e.g. one trained elsewhere. ``before_activate(candidate, version)`` runs on a promoted
+    candidate before ACTIVE names it, for what must exist before it serves (an ONNX export)."""
     holdout_texts, holdout_labels = list(holdout[0]), [str(label) for label in holdout[1]]
     if not holdout_texts:
         raise DataError("retraining needs held-out examples to compare the old and new models")
     if not texts:
         raise DataError("no new examples to train on")
-    active_dir = store.active()
+    active_dir = store.active() or base
     if active_dir is None:
         raise NotFoundError(f"no active model under {store.root}; train one first")
     active = TextClassifier.load(active_dir)
@@ -78,6 +101,8 @@ def retrain(
     candidate.save(version)
     promoted = new_metrics["accuracy"] >= old_metrics["accuracy"] - tolerance
     if promoted:
+        if before_activate is not None:
+            before_activate(candidate, version)
         store.activate(version)
     reason = "not worse on held-out data" if promoted else "worse on held-out data"
     return RetrainResult(

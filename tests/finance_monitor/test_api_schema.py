@@ -15,6 +15,7 @@ def test_every_route_keeps_to_its_description(tmp_path):
         ("GET", "/finance/api/topics"), ("GET", "/finance/api/topics/{name}/trend"), ("GET", "/finance/api/articles"),
         ("GET", "/finance/api/alerts"), ("POST", "/finance/api/alerts/{alert_id}/ack"),
         ("POST", "/finance/api/alerts/{alert_id}/silence"), ("GET", "/finance/api/jobs"), ("POST", "/finance/api/jobs/{job_id}/run"),
+        ("POST", "/finance/api/articles/{article_id}/sentiment"),
     }
     for operation in operations:
         @given(case=operation.as_strategy())

@@ -204,7 +204,3 @@ def test_a_failing_source_is_recorded_in_its_state_and_raised_for_the_job_record
         monitor.poll_source("gone")
     state = monitor.store.source_state("gone")
     assert state["last_status"] == "error" and state["last_error"] and state["last_ok_at"] is None
-
-
-def test_retraining_is_not_configured_yet():
-    assert Monitor(load_settings({}), store=None).retrain() == {"status": "not configured"}

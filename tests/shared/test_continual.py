@@ -41,3 +41,12 @@ def test_a_worse_candidate_is_not_promoted(store, tiny_data):
     assert not result.promoted
     assert store.active() == before
     assert result.version.is_dir()  # kept for inspection
+
+
+def test_hold_out_per_label_learns_each_labels_first_example_and_tests_its_second():
+    from shared.continual import hold_out_per_label
+
+    items = [("a1", "x"), ("b1", "y"), ("a2", "x"), ("a3", "x"), ("a4", "x"), ("a5", "x"), ("a6", "x"), ("b2", "y")]
+    learn, held = hold_out_per_label(items, lambda item: item[1])
+    assert [i for i, _ in held] == ["a2", "a6", "b2"]  # each label's 2nd, 6th, 10th...
+    assert [i for i, _ in learn] == ["a1", "b1", "a3", "a4", "a5"]
