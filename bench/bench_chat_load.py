@@ -31,8 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import (WRK_DONE, add_run_options, free_port, highest_clean_rate, run_line, run_table, run_wrk,  # noqa: E402
-                        serving, soak, write_soak)
+from bench.load import WRK_DONE, add_run_options, drive, free_port, highest_clean_rate, run_table, run_wrk, serving  # noqa: E402
 from bench.machine_info import machine  # noqa: E402
 
 MESSAGES = [
@@ -58,8 +57,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser)
     parser.add_argument("--onnx", choices=["true", "false"], default="true", help="serve with onnxruntime int8 (the default) or torch")
-    parser.add_argument("--soak", type=int, metavar="SECONDS", help="instead of the runs: a soak this long, memory recorded each minute")
-    parser.add_argument("--soak-connections", type=int, default=4)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -76,17 +73,10 @@ def main() -> None:
         command = [sys.executable, "-m", "shared.cli", "--quiet", "run", "--config", str(config)]
         with serving(command, url, Path(tmp) / "server.log", env, cwd=ROOT) as server:
             run_wrk(url, script, 1, 2)  # warm-up: first calls of onnxruntime and the database
-            if args.soak:
-                start_rss, rounds = soak(url, script, server, seconds=args.soak, connections=args.soak_connections)
-                write_soak(ROOT / "bench" / "results", "chat_soak", "POST /cs/api/chat", "each message a new session",
-                           "python bench/bench_chat_load.py " + " ".join(sys.argv[1:]), machine(with_torch=False),
-                           args.threads, args.soak_connections, start_rss, rounds)
+            runs = drive(url, script, server, args, soak_name="chat_soak", title="POST /cs/api/chat",
+                         what="each message a new session")
+            if runs is None:
                 return
-            runs = []
-            for connections in args.connections:
-                result = run_wrk(url, script, connections, args.duration)
-                runs.append(result)
-                print(run_line(result), flush=True)
 
     report = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

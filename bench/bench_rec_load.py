@@ -51,8 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import (WRK_DONE, add_run_options, free_port, highest_clean_rate, run_line, run_table, run_wrk,  # noqa: E402
-                        serving, soak, write_soak)
+from bench.load import WRK_DONE, add_run_options, drive, free_port, highest_clean_rate, run_table, run_wrk, serving  # noqa: E402
 from bench.machine_info import machine  # noqa: E402
 
 P99_TARGET_MS = 10.0
@@ -321,7 +320,7 @@ def profile(folder: Path, users: list[str], calls: int) -> dict:
     config = load_config(folder / "troika.toml", apps=("recommender",))
     plugin = make_plugin(config)
     plugin.prepare()
-    service = getattr(plugin.state, "service", plugin.state)  # the plugin's state holds the service, or is it
+    service = plugin.state.service
     picked = [users[i % len(users)] for i in range(calls)]
     for user in picked[:20]:
         service.recommend(user, N)  # warm-up
@@ -358,8 +357,7 @@ def profile(folder: Path, users: list[str], calls: int) -> dict:
     timings["profile_calls"] = calls
     timings["hotspots"] = hotspots(stats, calls)
     print(json.dumps(timings, indent=1))
-    if hasattr(plugin.state, "shutdown"):
-        plugin.state.shutdown()
+    plugin.state.shutdown()
     return timings
 
 
@@ -471,9 +469,6 @@ def main() -> None:
     parser.add_argument("--ranking", choices=("click", "content"), default="click",
                         help="what ranks: the click model (trained once with troika rec retrain, the server's default) "
                              "or the content model alone; results go to rec_load_<ranking>.json/.md")
-    parser.add_argument("--soak", type=int, metavar="SECONDS", help="instead of the runs: a soak this long, memory recorded "
-                        "each minute (rec_soak_<ranking>.json/.md)")
-    parser.add_argument("--soak-connections", type=int, default=4)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -507,18 +502,10 @@ def main() -> None:
             sources = sample_sources(url, key, users)
             print(f"sampled sources: {sources['sources']}; statuses {sources['statuses']}", flush=True)
             run_wrk(url, script, 1, 2)  # warm-up
-            if args.soak:
-                start_rss, rounds = soak(url, script, server, seconds=args.soak, connections=args.soak_connections)
-                write_soak(ROOT / "bench" / "results", f"rec_soak_{args.ranking}", "GET /rec/api/recommend",
-                           f"n = {N}, {args.items:,} items, ranked by the {args.ranking} model",
-                           "python bench/bench_rec_load.py " + " ".join(sys.argv[1:]), machine(with_torch=False),
-                           args.threads, args.soak_connections, start_rss, rounds)
+            runs = drive(url, script, server, args, soak_name=f"rec_soak_{args.ranking}", title="GET /rec/api/recommend",
+                         what=f"n = {N}, {args.items:,} items, ranked by the {args.ranking} model")
+            if runs is None:
                 return
-            runs = []
-            for connections in args.connections:
-                result = run_wrk(url, script, connections, args.duration)
-                runs.append(result)
-                print(run_line(result), flush=True)
         timings = profile(folder, users, args.profile) if args.profile else None
     write_report(args, info, sources, runs, ready_s, readiness, timings)
 

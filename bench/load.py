@@ -2,7 +2,7 @@
 
     with serving(command, url, log_path, env) as server:   # started, /health/ready answered 200
         result = run_wrk(url, script, connections=4, duration=10)
-        start_rss, rounds = soak(url, script, server, seconds=600, connections=4)   # memory, minute by minute
+        runs = drive(url, script, server, args, soak_name="x_soak", title="GET /x", what="...")   # or a --soak
 
 A wrk Lua script ends with ``WRK_DONE`` so that ``run_wrk`` can read its figures: requests,
 requests/s, p50/p90/p99/max latency in ms and errors (socket errors + non-2xx).
@@ -33,10 +33,28 @@ RUN_TABLE_HEAD = ["| connections | requests/s | p50 ms | p90 ms | p99 ms | error
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """--duration, --connections and --threads (the server's), as every load benchmark takes them."""
+    """--duration, --connections, --threads (the server's) and --soak, as every load benchmark takes them."""
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--threads", type=int, default=4, help="server worker threads (waitress)")
+    parser.add_argument("--soak", type=int, metavar="SECONDS", help="instead of the runs: a soak this long, memory recorded each minute")
+    parser.add_argument("--soak-connections", type=int, default=4)
+
+
+def drive(url: str, script: Path, server: subprocess.Popen, args, *, soak_name: str, title: str, what: str) -> list[dict] | None:
+    """The runs of ``args.connections`` (their results), or with ``--soak`` the soak, written to
+    bench/results/``soak_name``.json/.md (None: there are no runs to report)."""
+    if args.soak:
+        start_rss, rounds = soak(url, script, server, seconds=args.soak, connections=args.soak_connections)
+        write_soak(Path(__file__).parent / "results", soak_name, title, what, args.threads, args.soak_connections,
+                   start_rss, rounds)
+        return None
+    runs = []
+    for connections in args.connections:
+        result = run_wrk(url, script, connections, args.duration)
+        runs.append(result)
+        print(run_line(result), flush=True)
+    return runs
 
 
 def free_port() -> int:
@@ -120,18 +138,22 @@ def soak(url: str, script: Path, server: subprocess.Popen, *, seconds: int, conn
     return start_rss, rounds
 
 
-def write_soak(out: Path, name: str, title: str, what: str, command: str, machine: dict, server_threads: int,
-               connections: int, start_rss: float, rounds: list[dict]) -> None:
+def write_soak(out: Path, name: str, title: str, what: str, server_threads: int, connections: int, start_rss: float,
+               rounds: list[dict]) -> None:
     """``out``/``name``.json and .md: the soak's rounds, memory at start and after each minute."""
     import datetime as dt
+    import sys
 
-    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine,
+    from bench.machine_info import machine
+
+    command = f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])
+    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(with_torch=False),
               "command": command, "server_threads": server_threads, "connections": connections,
               "rss_mib_at_start": round(start_rss, 1), "rounds": rounds,
               "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds)}
     (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [f"# {title}: memory over a soak", "",
-             f"Date: {report['date'][:10]}. Machine: {machine['cpu']}, {machine['cores']} cores. "
+             f"Date: {report['date'][:10]}. Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. "
              f"Command: `{command.strip()}`. {connections} connections, {what}.", "",
              f"Resident memory of the server before the soak: {start_rss:.1f} MiB. {report['requests']} requests, {report['errors']} errors.", "",
              "| minute | requests/s | p50 ms | p99 ms | errors | RSS MiB |", "|---:|---:|---:|---:|---:|---:|"]
