@@ -86,16 +86,19 @@ class RecommenderService:
             if not cursor:
                 return users
 
+    def _stored_feedback(self, users: list[str]) -> list[Feedback]:
+        return [f for user in users for f in self.catalogue.user_feedback(user, limit=10_000)]
+
     def snapshot(self) -> tuple[list[Item], list[Feedback]]:
         """Every stored item and feedback record (what a retrain learns from)."""
         items, _ = self._stored_items()
-        return items, [f for user in self._stored_users() for f in self.catalogue.user_feedback(user, limit=10_000)]
+        return items, self._stored_feedback(self._stored_users())
 
     def rebuild(self, *, show_progress: bool = False) -> dict:
         """Re-index every stored item and relearn from all stored feedback; swap in atomically."""
         items, hidden = self._stored_items()
         users = self._stored_users()
-        feedback = [f for user in users for f in self.catalogue.user_feedback(user, limit=10_000)]
+        feedback = self._stored_feedback(users)
         model = popular = None
         if items:
             vectors = None
