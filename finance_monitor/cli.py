@@ -4,6 +4,7 @@
     troika finance evaluate --model DIR --data F
     troika finance replay --model DIR --data STREAM.csv [--from DATE] [--to DATE] [--config troika.toml] [--json]
     troika finance scrape-once [--config troika.toml] [--source NAME]
+    troika finance retrain [--config troika.toml] [--tolerance 0.0]
     troika finance run [--config troika.toml]
 
 ``replay`` serves the ONNX export when ``--model`` is one or ``DIR-onnx`` exists beside it (else
@@ -34,6 +35,7 @@ EXAMPLES = """examples:
   troika finance replay --model var/models/sentiment \\
       --data ../shared/data/finance_news_stream/headlines_dev_until_2019-12-31.csv --from 2018-01-01 --json > alerts.json
   troika finance scrape-once --config troika.toml            # poll every [[finance_monitor.sources]] once
+  troika finance retrain --config troika.toml                # learn analysts' corrections now; promote if not worse
   troika finance run --config troika.toml                    # the scheduler alone, until Ctrl-C
 """
 
@@ -161,6 +163,19 @@ def cmd_scrape_once(args) -> str:
     return summary + (f"; failed: {', '.join(failed)}" if failed else "")
 
 
+def cmd_retrain(args) -> str:
+    """What the scheduled retrain job does, once and now."""
+    from .pipeline import Monitor
+
+    monitor = Monitor.from_config(_config(args), progress=not args.quiet)
+    try:
+        outcome = monitor.retrain(tolerance=args.tolerance)
+    finally:
+        monitor.shutdown()
+    details = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in outcome.items() if k != "status")
+    return f"retrain: {outcome['status']}" + (f" ({details})" if details else "")
+
+
 def cmd_run(args) -> str:
     import signal
     import threading
@@ -250,6 +265,18 @@ def register(subparsers) -> None:
     p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present; none: the demo source)")
     p.add_argument("--source", metavar="NAME", help="poll only this source")
     p.set_defaults(func=cmd_scrape_once)
+
+    p = verbs.add_parser(
+        "retrain", help="learn the analysts' sentiment corrections now; serve the result only when it is not worse",
+        description="What the retrain job (retrain_every) does, once: the corrections stored in the database train a candidate "
+        "from the active sentiment model; one correction in four of each label is held out to compare the two; a candidate "
+        "that is not worse is exported to ONNX int8 and activated, and running servers pick it up without a restart. "
+        "Only the 3 newest versions are kept.",
+        epilog="example:\n  troika finance retrain --config troika.toml", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
+    p.add_argument("--tolerance", type=float, default=0.0, metavar="T",
+                   help="how much lower the candidate's held-out accuracy may be and still be served (default 0)")
+    p.set_defaults(func=cmd_retrain)
 
     p = verbs.add_parser(
         "run", help="run the monitor's scheduler in the foreground until Ctrl+C",

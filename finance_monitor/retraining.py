@@ -15,18 +15,21 @@ compared on those (a sentiment model keeps no validation set of its own, so they
 comparison). The candidate is saved as a new version either way; it is exported to ONNX int8 (what
 serves, as ``troika finance train`` does) and only then activated, when it is not worse. Every
 correction goes into each retraining, learned or not: a fast-mode model fits its head afresh, so
-corrections it learned before must be in the data again.
+corrections it learned before must be in the data again. Only the newest ``KEEP_VERSIONS`` versions stay.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.artifacts import MANIFEST, ArtifactStore
 from shared.continual import RetrainResult, hold_out_per_label
 from shared.continual import retrain as retrain_classifier
+
+KEEP_VERSIONS = 3  # a version is a whole encoder (~90 MB + its ONNX export): keep the newest for rollback only
 
 
 def model_store(base_dir: Path, var_dir: Path) -> ArtifactStore:
@@ -67,8 +70,9 @@ class Outcome:
 
 
 def learn_corrections(store: ArtifactStore, base_dir: Path, rows: list[dict], *, tolerance: float = 0.0,
-                      progress: bool = False) -> Outcome:
-    """Train a candidate on the corrections ``rows`` (``MonitorStore.corrections()``), compare, save, maybe activate."""
+                      progress: bool = False, keep: int = KEEP_VERSIONS) -> Outcome:
+    """Train a candidate on the corrections ``rows`` (``MonitorStore.corrections()``), compare, save, maybe activate;
+    then delete all but the ``keep`` newest versions (and their exports), never the active one."""
     learn, held = split_corrections(rows)
     outcome = Outcome(len(rows), len(learn), len(held))
     if not learn or not held:
@@ -82,4 +86,6 @@ def learn_corrections(store: ArtifactStore, base_dir: Path, rows: list[dict], *,
     outcome.result = retrain_classifier(
         store, [r["title"] for r in learn], [r["label"] for r in learn], holdout=([r["title"] for r in held], [r["label"] for r in held]),
         tolerance=tolerance, progress=progress, base=Path(base_dir), before_activate=export)
+    for name in store.prune(keep=keep):
+        shutil.rmtree(onnx_dir(store.root / name), ignore_errors=True)
     return outcome

@@ -172,3 +172,30 @@ def test_an_onnx_export_configured_as_the_model_cannot_be_retrained(db_url, tmp_
     monitor.store.correct_sentiment(article_id, "positive", "ana")
     with pytest.raises(ConfigError, match="sentiment_model: .* is an ONNX export"):
         monitor.retrain()
+
+
+def test_troika_finance_retrain_learns_now_and_keeps_only_the_newest_versions(monitor, db_url, tmp_path, capsys):
+    from finance_monitor.retraining import KEEP_VERSIONS
+    from shared.artifacts import write_manifest
+    from shared.cli import main
+
+    correct_all_wrongly_read(monitor, client_for(monitor, tmp_path, db_url))
+    store = monitor._model_store()
+    for name in ("20200101T000000Z-old1", "20200102T000000Z-old2", "20200103T000000Z-old3"):  # versions of earlier runs
+        (store.root / name).mkdir(parents=True)
+        write_manifest(store.root / name, "text-classifier")
+        onnx_dir(store.root / name).mkdir(parents=True)
+    config = tmp_path / "troika.toml"
+    config.write_text(f'var_dir = "{tmp_path}"\ndatabase_url = "{db_url}"\n\n[finance_monitor]\n'
+                      f'admin_token = "{TOKEN}"\ntopic_threshold = false\nscheduler = false\n')
+
+    assert main(["--quiet", "finance", "retrain", "--config", str(config)]) == 0
+
+    summary = capsys.readouterr().out
+    assert "retrain: promoted" in summary and "corrections 8" in summary
+    versions = store.versions()
+    assert len(versions) == KEEP_VERSIONS and store.active().name == versions[-1]
+    assert not (store.root / "20200101T000000Z-old1").exists() and not onnx_dir(store.root / "20200101T000000Z-old1").exists()
+    assert monitor.store.unlearned_corrections() == 0
+    assert main(["--quiet", "finance", "retrain", "--config", str(config)]) == 0
+    assert "retrain: nothing to learn" in capsys.readouterr().out
