@@ -21,9 +21,6 @@ from pathlib import Path
 
 from shared.errors import DataError
 
-# Full mode trains this many models and serves the mean of their logits (``--ensemble``).
-DEFAULT_ENSEMBLE = 3
-
 EXAMPLES = """examples:
   troika cs train --mode fast --out var/models/intents \\
       --intents ../shared/data/banking77/train.csv --validation ../shared/data/banking77/validation.csv
@@ -59,8 +56,7 @@ def cmd_train(args) -> str:
     # Read every file first: a bad one fails in a second, not after training.
     train = _with_oos(*_examples(args.intents, "train"), args.oos_train)
     val_texts, val_intents = _with_oos(*_examples(args.validation, "validation"), args.oos_validation)
-    settings = {"epochs": args.epochs, "seed": args.seed, "soup": args.soup, "ensemble": args.ensemble}
-    overrides = {k: v for k, v in settings.items() if v is not None}
+    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed, "soup": args.soup}.items() if v is not None}
     config = FineTuneConfig(mode=args.mode, **overrides)
     start = time.perf_counter()
     detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
@@ -69,8 +65,7 @@ def cmd_train(args) -> str:
     thresholds = choose_thresholds(probs, labels, val_intents, oos_scores, oos_threshold=detector.threshold_)
     out = detector.save(args.out, extra={"policy": thresholds.__dict__})
     rates = detector.validation_[detector.method_]
-    kind = f"{args.mode} intent model" + (f" (ensemble of {config.ensemble})" if args.mode == "full" and config.ensemble > 1 else "")
-    return (f"trained a {kind} on {len(train[0])} examples ({len(detector.intents_)} intents), "
+    return (f"trained a {args.mode} intent model on {len(train[0])} examples ({len(detector.intents_)} intents), "
             f"out-of-scope method {detector.method_}; validation in-scope accuracy {rates['in_scope_accuracy']:.4f}, "
             f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s → {out}")
 
@@ -238,10 +233,6 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "
                    "N times the training time, one model to serve")
-    p.add_argument("--ensemble", type=int, default=DEFAULT_ENSEMBLE, metavar="N",
-                   help=f"full mode: fine-tune N models (seeds seed, seed+1, ...) and serve the mean of their logits; N times "
-                   f"the training time and the cost per message (default {DEFAULT_ENSEMBLE}: on BANKING77 validation it "
-                   f"is what lifts accuracy past one model's; 1 for a single model)")
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.set_defaults(func=cmd_train)
 
@@ -282,9 +273,5 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--eval-share", type=float, default=0.2, help="share of pairs held out to measure recall (0: none)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--ensemble", type=int, default=DEFAULT_ENSEMBLE, metavar="N",
-                   help=f"full mode: fine-tune N models (seeds seed, seed+1, ...) and serve the mean of their logits; N times "
-                   f"the training time and the cost per message (default {DEFAULT_ENSEMBLE}: on BANKING77 validation it "
-                   f"is what lifts accuracy past one model's; 1 for a single model)")
     p.add_argument("--base-model", help="encoder to start from (default: packaged all-MiniLM-L6-v2)")
     p.set_defaults(func=cmd_tune_retrieval)

@@ -13,14 +13,13 @@ Two modes share that API:
   sentence embeddings, then everything is fine-tuned (LP-FT), and finally the weights are
   interpolated back towards the probe by an amount picked on validation (WiSE-FT). With
   ``pooling="cls"`` the model is the stock ``BertForSequenceClassification`` and its directory
-  loads in ``transformers.pipeline("text-classification", model=DIR)`` as it is. ``ensemble=n``
-  (mean pooling) fine-tunes n models from different seeds and serves the mean of their logits.
+  loads in ``transformers.pipeline("text-classification", model=DIR)`` as it is.
 - ``fast``: the encoder stays frozen; a logistic-regression head is fitted on its mean-pooled
   sentence embeddings (what all-MiniLM-L6-v2 was trained to produce) in seconds.
 
 Saved directories hold a Hugging Face model directory (``config.json`` + ``model.safetensors`` +
 tokenizer): at the top for the stock architecture, in ``encoder/`` for mean-pooling models, whose
-head is ``head.safetensors`` (an ensemble's further members in ``encoder-1/``, ``encoder-2/``...).
+head is ``head.safetensors``.
 """
 
 from __future__ import annotations
@@ -76,10 +75,6 @@ class FineTuneConfig:
     # and average the weights: a uniform "model soup" (Wortsman et al. 2022), one model's cost
     # to serve, ``soup`` times the training time.
     soup: int = 1
-    # Full mode with mean pooling: fine-tune this many models, each from its own seed, and average
-    # their logits (served as one model, ``MeanPoolingEnsemble``): more accurate than one model or a
-    # soup, at ``ensemble`` times the cost to train and to serve.
-    ensemble: int = 1
     seed: int = 42
 
     def __post_init__(self):
@@ -106,10 +101,6 @@ class FineTuneConfig:
             raise ConfigError("fast_c_grid needs at least one positive value")
         if not isinstance(self.soup, int) or self.soup < 1:
             raise ConfigError(f"soup must be a whole number of fine-tuning runs (1 or more), got {self.soup!r}")
-        if not isinstance(self.ensemble, int) or self.ensemble < 1:
-            raise ConfigError(f"ensemble must be a whole number of models (1 or more), got {self.ensemble!r}")
-        if self.ensemble > 1 and self.mode == "full" and self.pooling == "cls":
-            raise ConfigError("ensemble needs pooling='mean' (the members' sentence vectors are combined)")
         self.interpolation_grid = tuple(float(a) for a in self.interpolation_grid)
         if not self.interpolation_grid or not all(0 <= a < 1 for a in self.interpolation_grid):
             raise ConfigError("interpolation_grid needs values in [0, 1)")
@@ -208,14 +199,6 @@ class ProbabilisticTextClassifier:
         return report
 
 
-def _mean_pooled(encoder: nn.Module, input_ids, attention_mask):
-    """Sentence-transformers' sentence vector: the mean over real tokens, L2-normalised."""
-    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return nn.functional.normalize(pooled, dim=-1)
-
-
 class MeanPoolingClassifier(nn.Module):
     """Sentence-transformers-style embedding (mean over tokens, L2-normalised) + a linear head."""
 
@@ -224,12 +207,11 @@ class MeanPoolingClassifier(nn.Module):
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
 
-    @property
-    def encoders(self) -> list[nn.Module]:
-        return [self.encoder]
-
     def embed(self, input_ids, attention_mask):
-        return _mean_pooled(self.encoder, input_ids, attention_mask)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled, dim=-1)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
         from transformers.modeling_outputs import SequenceClassifierOutput
@@ -237,51 +219,6 @@ class MeanPoolingClassifier(nn.Module):
         # Trainer reads this signature: ``labels`` must be named here to reach the loss function.
         # token_type_ids are all zero for single sentences, the encoder's default, so unused.
         return SequenceClassifierOutput(logits=self.head(self.embed(input_ids, attention_mask)))
-
-
-class MeanPoolingEnsemble(MeanPoolingClassifier):
-    """Several mean-pooling classifiers answering as one: the mean of their logits.
-
-    The members' unit sentence vectors side by side, scaled by 1/sqrt(n), are again a unit vector,
-    and their heads side by side, scaled the same way, a linear head on it that gives exactly the
-    mean of the members' logits. So the ensemble is still "an embedding + a linear head", and what
-    is built on that (out-of-scope distances, ONNX export, a fast-mode refit of the head) works on
-    it unchanged. ``split`` gives the members back, for further training.
-    """
-
-    def __init__(self, encoders: Sequence[nn.Module], num_labels: int):
-        nn.Module.__init__(self)
-        self.members = nn.ModuleList(encoders)
-        self.head = nn.Linear(sum(e.config.hidden_size for e in encoders), num_labels)
-
-    @property
-    def encoders(self) -> list[nn.Module]:
-        return list(self.members)
-
-    def embed(self, input_ids, attention_mask):
-        parts = [_mean_pooled(encoder, input_ids, attention_mask) for encoder in self.members]
-        return torch.cat(parts, dim=-1) / len(parts) ** 0.5
-
-    @classmethod
-    def combine(cls, members: Sequence[MeanPoolingClassifier]) -> "MeanPoolingEnsemble":
-        scale = len(members) ** 0.5
-        ensemble = cls([m.encoder for m in members], members[0].head.out_features)
-        with torch.no_grad():
-            ensemble.head.weight.copy_(torch.cat([m.head.weight for m in members], dim=1) / scale)
-            ensemble.head.bias.copy_(torch.stack([m.head.bias for m in members]).mean(0))
-        return ensemble
-
-    def split(self) -> list[MeanPoolingClassifier]:
-        scale = len(self.members) ** 0.5
-        weights = torch.split(self.head.weight, [e.config.hidden_size for e in self.members], dim=1)
-        members = []
-        for encoder, weight in zip(self.members, weights):
-            member = MeanPoolingClassifier(encoder, self.head.out_features)
-            with torch.no_grad():
-                member.head.weight.copy_(weight * scale)
-                member.head.bias.copy_(self.head.bias)
-            members.append(member)
-        return members
 
 
 class _Encoded(torch.utils.data.Dataset):
@@ -403,18 +340,15 @@ class TextClassifier(ProbabilisticTextClassifier):
             _resize_head(self.model_, old_labels, self.labels_)
         self.max_length_ = cfg.max_length
         self.batch_size = cfg.inference_batch_size
-        if cfg.mode == "full" and (cfg.ensemble > 1 or isinstance(self.model_, MeanPoolingEnsemble)):
-            self._fit_ensemble(texts, y, eval_texts, eval_y, progress, warm)
-        elif cfg.mode == "full":
-            self.training_log_ = []
-            self._fit_full(texts, y, eval_texts, eval_y, progress, cfg.seed)
+        if cfg.mode == "full":
+            self._fit_full(texts, y, eval_texts, eval_y, progress)
         else:
             self._fit_fast(texts, y, eval_texts, eval_y, progress)
         self.model_.eval()
 
         self.temperature_ = 1.0
         self.metrics_ = {"train_examples": len(texts), "validation_examples": len(eval_texts)}
-        for name in ("linear_probe", "soup", "interpolation", "ensemble"):
+        for name in ("linear_probe", "soup", "interpolation"):
             if hasattr(self, name + "_"):
                 self.metrics_[name] = getattr(self, name + "_")
         if len(eval_texts):
@@ -444,27 +378,7 @@ class TextClassifier(ProbabilisticTextClassifier):
         weights = np.where(counts > 0, len(y) / (len(self.labels_) * np.maximum(counts, 1)), 0.0)
         return weights
 
-    def _fit_ensemble(self, texts, y, eval_texts, eval_y, progress, warm: bool):
-        """Fine-tune each member (fresh ones from seeds seed, seed + soup, ...; a warm start trains
-        the members the model already has) and combine them into one ``MeanPoolingEnsemble``."""
-        cfg = self.config
-        if warm:
-            starts = self.model_.split() if isinstance(self.model_, MeanPoolingEnsemble) else [self.model_]
-        else:
-            starts = [self.model_] + [None] * (cfg.ensemble - 1)
-        members, scores, self.training_log_ = [], [], []
-        for k, start in enumerate(starts):
-            self.model_ = start if start is not None else self._fresh_model()
-            self._fit_full(texts, y, eval_texts, eval_y, progress, cfg.seed + k * cfg.soup)
-            members.append(self.model_)
-            if len(eval_texts):
-                scores.append(self._score_weights(self.model_, None, eval_texts, eval_y))
-        self.model_ = MeanPoolingEnsemble.combine(members).eval() if len(members) > 1 else members[0]
-        if len(eval_texts):
-            self.ensemble_ = {f"members_validation_{cfg.metric}": scores,
-                              f"validation_{cfg.metric}": self._score_weights(self.model_, None, eval_texts, eval_y)}
-
-    def _fit_full(self, texts, y, eval_texts, eval_y, progress, seed: int):
+    def _fit_full(self, texts, y, eval_texts, eval_y, progress):
         cfg = self.config
         model = self.model_
         if isinstance(model, MeanPoolingClassifier):
@@ -487,10 +401,10 @@ class TextClassifier(ProbabilisticTextClassifier):
 
         has_eval = len(eval_texts) > 0
         start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        members = []
+        members, self.training_log_ = [], []
         for member in range(cfg.soup):
             model.load_state_dict(start)
-            trained, log = self._train_once(model, texts, y, eval_texts, eval_y, seed + member, loss, compute_metrics, progress)
+            trained, log = self._train_once(model, texts, y, eval_texts, eval_y, cfg.seed + member, loss, compute_metrics, progress)
             members.append({k: v.detach().clone() for k, v in trained.state_dict().items()})
             self.training_log_ += log
         model = trained.to("cpu")
@@ -649,11 +563,6 @@ class TextClassifier(ProbabilisticTextClassifier):
         return "" if architecture == "sequence-classification" else "encoder"
 
     @staticmethod
-    def _encoder_dirs(count: int) -> list[str]:
-        # The first (or only) encoder, with the tokenizer, where a single model keeps it.
-        return ["encoder"] + [f"encoder-{k}" for k in range(1, count)]
-
-    @staticmethod
     def _architecture_for(config: FineTuneConfig) -> str:
         return "sequence-classification" if config.mode == "full" and config.pooling == "cls" else "mean-pooling"
 
@@ -669,8 +578,7 @@ class TextClassifier(ProbabilisticTextClassifier):
             if self.architecture == "sequence-classification":
                 self.model_.save_pretrained(hf_dir)
             else:
-                for encoder, subdir in zip(self.model_.encoders, self._encoder_dirs(len(self.model_.encoders))):
-                    encoder.save_pretrained(tmp / subdir)
+                self.model_.encoder.save_pretrained(hf_dir)
                 save_file({k: v.contiguous() for k, v in self.model_.head.state_dict().items()}, tmp / "head.safetensors")
             self.tokenizer_.save_pretrained(hf_dir)
             (tmp / "labels.json").write_text(json.dumps(self.labels_, indent=1, ensure_ascii=False))
@@ -681,7 +589,6 @@ class TextClassifier(ProbabilisticTextClassifier):
                     {
                         "mode": self.mode,
                         "architecture": self.architecture,
-                        "encoders": len(getattr(self.model_, "encoders", [None])),
                         "temperature": self.temperature_,
                         "max_length": self.max_length_,
                         "base_model": str(self.base_model or "all-MiniLM-L6-v2"),
@@ -718,11 +625,7 @@ class TextClassifier(ProbabilisticTextClassifier):
         if meta["architecture"] == "sequence-classification":
             self.model_ = AutoModelForSequenceClassification.from_pretrained(hf_dir, **options)
         else:
-            encoders = [AutoModel.from_pretrained(path / subdir, **options) for subdir in cls._encoder_dirs(int(meta.get("encoders", 1)))]
-            if len(encoders) == 1:
-                self.model_ = MeanPoolingClassifier(encoders[0], len(self.labels_))
-            else:
-                self.model_ = MeanPoolingEnsemble(encoders, len(self.labels_))
+            self.model_ = MeanPoolingClassifier(AutoModel.from_pretrained(hf_dir, **options), len(self.labels_))
             self.model_.head.load_state_dict(load_file(path / "head.safetensors"))
         self.model_.eval()
         with open(path / "replay.jsonl", encoding="utf-8") as fh:

@@ -58,19 +58,6 @@ def test_train_then_evaluate_prints_every_figure_as_json(model, files, capsys):
     assert served["runtime"] == "onnx" and abs(served["accuracy"] - report["accuracy"]) <= 2 / 9
 
 
-def test_full_mode_trains_an_ensemble_that_evaluates_and_serves_through_onnx(files, capsys):
-    out = files["dir"] / "full"
-    assert main(["cs", "train", "--intents", files["train"], "--validation", files["validation"], "--oos-train", files["oos_train"],
-                 "--oos-validation", files["oos_validation"], "--mode", "full", "--ensemble", "2", "--epochs", "1", "--out", str(out)]) == 0
-    assert "ensemble of 2" in capsys.readouterr().out
-    assert (out / "classifier" / "encoder-1").is_dir()
-    reports = {}
-    for runtime in ("torch", "onnx"):
-        assert main(["cs", "evaluate", "--model", str(out), "--data", files["validation"], "--runtime", runtime]) == 0
-        reports[runtime] = json.loads(capsys.readouterr().out)
-    assert abs(reports["onnx"]["accuracy"] - reports["torch"]["accuracy"]) <= 2 / 9
-
-
 def test_evaluate_without_out_of_scope_rows_reports_no_oos_recall(model, files, capsys):
     data = write_csv(files["dir"] / "in_scope.csv", [(t, i) for i, ts in VALIDATION.items() for t in ts])
     capsys.readouterr()

@@ -70,7 +70,7 @@ def test_training_needs_two_labels():
         TextClassifier(config=FineTuneConfig(mode="fast")).fit(["a", "b"], ["x", "x"])
 
 
-@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}, {"ensemble": 0}])
+@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}])
 def test_config_is_validated(bad):
     with pytest.raises(ConfigError):
         FineTuneConfig(**bad)
@@ -215,52 +215,3 @@ def test_a_soup_averages_the_weights_of_several_fine_tuning_runs(tiny_data):
     # The weights kept are the average: they score what was recorded for the soup.
     assert clf.evaluate(texts, labels)["accuracy"] == soup["soup"]
     assert sum(1 for entry in clf.training_log_ if "train_runtime" in entry) == 2  # two runs, both logged
-
-
-@pytest.fixture(scope="module")
-def ensemble_clf(tiny_data):
-    texts, labels = tiny_data
-    config = FineTuneConfig(mode="full", epochs=1, batch_size=16, ensemble=2, interpolation_grid=(0.0,))
-    return TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
-
-
-def test_an_ensemble_serves_the_mean_of_its_members_logits(ensemble_clf, tiny_data):
-    texts, labels = tiny_data
-    members = ensemble_clf.model_.split()
-    assert len(members) == 2
-    single = copy.copy(ensemble_clf)
-    member_logits = []
-    for member in members:
-        single.model_ = member.eval()
-        member_logits.append(single.decision_function(QUERIES))
-    np.testing.assert_allclose(ensemble_clf.decision_function(QUERIES), np.mean(member_logits, axis=0), atol=1e-4)
-    # Its sentence vector is still a unit vector, so distances on it mean what they did.
-    vectors = ensemble_clf._embed(QUERIES)
-    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    recorded = ensemble_clf.metrics_["ensemble"]
-    assert len(recorded["members_validation_accuracy"]) == 2
-    assert ensemble_clf.evaluate(texts, labels)["accuracy"] == recorded["validation_accuracy"]
-
-
-def test_a_saved_ensemble_loads_whole_and_exports_to_onnx(ensemble_clf, tmp_path):
-    path = ensemble_clf.save(tmp_path / "ensemble")
-    assert (path / "encoder").is_dir() and (path / "encoder-1").is_dir()
-    loaded = TextClassifier.load(path)
-    np.testing.assert_allclose(loaded.decision_function(QUERIES), ensemble_clf.decision_function(QUERIES), atol=1e-5)
-    onnx = loaded.export_onnx(tmp_path / "onnx")
-    assert (np.array(onnx.predict(QUERIES)) == np.array(loaded.predict(QUERIES))).mean() >= 0.8
-
-
-def test_warm_starting_an_ensemble_trains_each_member_further(ensemble_clf, tiny_data):
-    texts, labels = tiny_data
-    clf = copy.deepcopy(ensemble_clf)
-    new = ["I forgot my PIN", "reset my pin code", "how do I change my PIN", "my pin is blocked"] * 2
-    clf.config = FineTuneConfig(mode="full", epochs=1, batch_size=16, ensemble=2, interpolation_grid=(0.0,))
-    clf.fit(texts + new, labels + ["pin"] * len(new), eval_data=None, warm_start=True, progress=False)
-    assert len(clf.model_.split()) == 2
-    assert clf.predict(["I forgot my PIN"]) == ["pin"]
-
-
-def test_an_ensemble_needs_mean_pooling():
-    with pytest.raises(ConfigError, match="pooling='mean'"):
-        FineTuneConfig(mode="full", pooling="cls", ensemble=2)
