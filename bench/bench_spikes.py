@@ -52,7 +52,8 @@ LABELLED = {
 from finance_monitor.alert_lifecycle import AlertPolicy, replay_alerts  # noqa: E402
 from finance_monitor.ingest import Deduper, normalise  # noqa: E402
 from finance_monitor.sources import read_stream  # noqa: E402
-from finance_monitor.spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, ScoredItem, bucketise, evaluate  # noqa: E402
+from finance_monitor.spikes import (  # noqa: E402
+    AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector, ScoredItem, bucketise, evaluate)
 
 UTC = dt.timezone.utc
 
@@ -138,6 +139,7 @@ def detectors(sensitivity: str) -> dict:
     found = {}
     for days in (1, 3):
         suffix = "" if days == 1 else f"/{days}d"
+        found[f"negative_volume{suffix}"] = NegativeVolumeDetector(window_buckets=days, **common)
         found[f"binomial_share{suffix}"] = BinomialShareDetector(window_buckets=days, **common)
         found[f"count_negbin{suffix}"] = CountDetector(window_buckets=days, **common)
         if days == 1:  # the plain Poisson is here to show why over-dispersion matters

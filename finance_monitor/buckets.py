@@ -46,6 +46,7 @@ class Bucket:
     negative: int = 0
     top_negative: tuple[str, ...] = ()  # ids of the most negative items, most negative first
     top_negativity: tuple[float, ...] = ()  # their scores, so merged windows can re-rank them
+    volume: int = 0  # articles of every topic in this bucket: all the news, which a topic's negatives are compared with
 
     @property
     def share(self) -> float:
@@ -64,6 +65,7 @@ def merge_buckets(buckets: Sequence[Bucket], top_k: int = 5) -> Bucket:
         sum(b.negative for b in buckets),
         tuple(item_id for _, item_id in scored),
         tuple(score for score, _ in scored),
+        sum(b.volume for b in buckets),
     )
 
 
@@ -98,6 +100,7 @@ def bucketise(
     if size <= timedelta(0):
         raise ValueError("bucket size must be positive")
     counts: dict[str, dict[datetime, list]] = {}
+    articles: dict[datetime, set] = {}  # an article in two topics is one article of the news volume
     coarse: dict[str, int] = {}
     first = last = None
     for item in items:
@@ -110,6 +113,7 @@ def bucketise(
         key = bucket_start(at, size)
         first = key if first is None or key < first else first
         last = key if last is None or key > last else last
+        articles.setdefault(key, set()).add(item.item_id)
         slot = counts.setdefault(item.topic, {}).setdefault(key, [0, 0, []])
         slot[0] += 1
         if item.negative:
@@ -130,7 +134,8 @@ def bucketise(
         while lo is not None and moment <= hi:
             total, negative, heap = by_start.get(moment, (0, 0, []))
             ranked = sorted(heap, key=lambda e: (-e[0], e[1]))
-            buckets.append(Bucket(moment, total, negative, tuple(i for _, i in ranked), tuple(s for s, _ in ranked)))
+            buckets.append(Bucket(moment, total, negative, tuple(i for _, i in ranked), tuple(s for s, _ in ranked),
+                                  len(articles.get(moment, ()))))
             moment += size
         series[topic] = TopicSeries(topic, size, buckets, coarse.get(topic, 0))
     return series

@@ -33,9 +33,10 @@ def series_for(items: Iterable[ScoredItem], topics: Sequence[str], size: timedel
     series = bucketise(items, size, start=start, end=end)
     first, last = bucket_start(start, size), bucket_start(end - timedelta.resolution, size)
     count = int((last - first) / size) + 1 if end > start else 0
+    grid = next(iter(series.values())).buckets if series else []  # every series shares the grid and its news volume
     for topic in topics:
         if topic not in series:
-            series[topic] = TopicSeries(topic, size, [Bucket(first + i * size) for i in range(count)])
+            series[topic] = TopicSeries(topic, size, [Bucket(first + i * size, volume=grid[i].volume if grid else 0) for i in range(count)])
     return series
 
 

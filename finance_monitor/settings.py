@@ -25,7 +25,7 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
     max_redirects = 5
 
     [finance_monitor.detector]
-    kind = "binomial_share"     # binomial_share | count | ewma_share | share_and_count
+    kind = "negative_volume"    # negative_volume | binomial_share | count | ewma_share | share_and_count
     alpha = 0.001               # sensitivity: smaller = fewer alerts
     critical_alpha = 1e-6       # p-values below it make an alert "critical"
     min_negative = 5            # negative items a window needs before it can fire
@@ -34,7 +34,7 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
     baseline_buckets = 28       # buckets in the rolling baseline
     min_baseline_buckets = 7
     window_buckets = 1          # buckets merged into the tested window (3 daily buckets: a slow sell-off)
-    min_baseline_total = 50     # binomial_share / share_and_count: items the baseline needs
+    min_baseline_total = 50     # negative_volume / binomial_share / share_and_count: articles / items the baseline needs
     overdispersed = true        # count: negative binomial when the baseline is over-dispersed
     smoothing = 0.1             # ewma_share: weight of the newest bucket
 
@@ -78,7 +78,7 @@ from shared.errors import ConfigError
 
 from .alert_lifecycle import AlertPolicy
 from .fetch import FetchLimits
-from .spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector
+from .spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector
 from .topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, topics_from_config
 
 SECTION = "finance_monitor"
@@ -88,14 +88,14 @@ DEMO_SOURCES = [{"name": "demo", "kind": "replay", "path": str(DEMO_DIR / "strea
 DEMO_DETECTOR = {"kind": "binomial_share", "min_total": 6, "min_negative": 4, "min_baseline_total": 5, "min_baseline_buckets": 6}
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 SOURCE_KINDS = ("rss", "page", "replay")
-DETECTOR_KINDS = ("binomial_share", "count", "ewma_share", "share_and_count")
+DETECTOR_KINDS = ("negative_volume", "binomial_share", "count", "ewma_share", "share_and_count")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 TOP_KEYS = {"sentiment_model", "bucket", "detect_every", "retrain_every", "misfire_grace", "topic_threshold", "batch_size",
             "admin_token", "dashboard_url", "scheduler", "fetch", "detector", "alerts", "sources", "topics", "channels"}
 COMMON_DETECTOR = {"alpha": float, "critical_alpha": float, "min_negative": int, "min_total": int, "min_ratio": float,
                    "baseline_buckets": int, "min_baseline_buckets": int, "window_buckets": int}
-DETECTOR_EXTRA = {"binomial_share": {"min_baseline_total": int}, "count": {"overdispersed": bool, "min_rate": float},
+DETECTOR_EXTRA = {"negative_volume": {"min_baseline_total": int}, "binomial_share": {"min_baseline_total": int}, "count": {"overdispersed": bool, "min_rate": float},
                   "ewma_share": {"smoothing": float}, "share_and_count": {"min_baseline_total": int, "overdispersed": bool}}
 FETCH_KEYS = {"connect_timeout": float, "read_timeout": float, "deadline": float, "max_bytes": int, "max_redirects": int}
 ALERT_KEYS = {"fire_after": int, "resolve_after": int, "cooldown_hours": float}
@@ -167,13 +167,15 @@ def _positive(where: str, value, kind=float) -> float:
 
 
 def build_detector(table: Mapping | None, where: str = f"{SECTION}.detector"):
-    """A spike detector from a ``[finance_monitor.detector]`` table (None: the default binomial share test)."""
+    """A spike detector from a ``[finance_monitor.detector]`` table (None: the default, ``negative_volume``)."""
     table = dict(table or {})
-    kind = table.pop("kind", "binomial_share")
+    kind = table.pop("kind", "negative_volume")
     if kind not in DETECTOR_KINDS:
         raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(DETECTOR_KINDS)}")
     options = _table(where, table, {**COMMON_DETECTOR, **DETECTOR_EXTRA[kind]})
     try:
+        if kind == "negative_volume":
+            return NegativeVolumeDetector(**options)
         if kind == "binomial_share":
             return BinomialShareDetector(**options)
         if kind == "count":

@@ -17,6 +17,11 @@ day cannot raise an alert:
 - :class:`CountDetector` — are there more negative *items* than the baseline rate
   predicts? Poisson, or negative binomial when the baseline is over-dispersed (news
   volume is: weekdays vs weekends, earnings seasons).
+- :class:`NegativeVolumeDetector` — is this topic's negative news a larger part of *all*
+  the news than in the baseline? Sees a topic's bad news surging even when the topic's
+  own negative share stays put (trade-war news: far more of it, as negative as ever),
+  and a thin news day (a weekend, a source down) lowers what it expects instead of
+  looking like a drop.
 - :class:`EwmaShareDetector` — z-score of the negative share against an exponentially
   weighted mean and variance (a control chart), adapting to slow drifts.
 - :class:`AllOf` — fires only when every member fires (e.g. share *and* count).
@@ -113,19 +118,40 @@ class BinomialShareDetector(_Detector):
     min_baseline_total: int = 50
 
     name = "binomial_share"
+    unit = "items"  # what the denominator counts
+
+    @staticmethod
+    def _denominator(bucket: Bucket) -> int:
+        return bucket.total
 
     def test(self, history: Sequence[Bucket], current: Bucket) -> Detection:
         history = history[-self.baseline_buckets:]
-        n0 = sum(b.total for b in history)
+        n0 = sum(self._denominator(b) for b in history)
         k0 = sum(b.negative for b in history)
         p0 = (k0 + 1) / (n0 + 2)
-        baseline = {"share": round(p0, 6), "items": n0, "negative": k0, "buckets": len(history)}
-        reason = self._guard(history, current) or (f"baseline has {n0} items, needs {self.min_baseline_total}" if n0 < self.min_baseline_total else "")
+        baseline = {"share": round(p0, 6), self.unit: n0, "negative": k0, "buckets": len(history)}
+        reason = self._guard(history, current) or (f"baseline has {n0} {self.unit}, needs {self.min_baseline_total}" if n0 < self.min_baseline_total else "")
         if reason:
             return Detection(False, 1.0, baseline=baseline, reason=reason)
-        p_value = stats.binom.sf(current.negative - 1, current.total, p0)
-        ratio = current.share / p0
+        n = self._denominator(current)
+        p_value = stats.binom.sf(current.negative - 1, n, p0)
+        ratio = current.negative / n / p0
         return self._verdict(p_value, ratio, ratio, baseline)
+
+
+@dataclass(frozen=True)
+class NegativeVolumeDetector(BinomialShareDetector):
+    """The share test with every article of the window (``Bucket.volume``, all topics) as the
+    denominator: k the topic's negative items, n all the news, p0 the baseline's negative items
+    per article. For the topic holding every article it is the share test."""
+
+    name = "negative_volume"
+    unit = "articles"
+
+    @staticmethod
+    def _denominator(bucket: Bucket) -> int:
+        # A bucket made without the news volume (0) counts its own items: then this is the share test.
+        return max(bucket.volume, bucket.total)
 
 
 @dataclass(frozen=True)

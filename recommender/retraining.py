@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from shared.artifacts import ArtifactStore
 from shared.continual import RetrainResult
@@ -74,7 +73,7 @@ def retrain(items: Sequence[Item], feedback: Sequence[Feedback], store: Artifact
         active = ClickModel.load(active_dir).refit_behaviour(items, fit)
         old_metrics = holdout_metrics(active, cases)
     promoted = old_metrics is None or new_metrics["auc"] >= old_metrics["auc"] - tolerance
-    version = Path(store.root)
+    version = None
     if promoted:
         candidate.refit_behaviour(items, feedback)
         version = candidate.save(store.new_version_dir())

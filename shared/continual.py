@@ -40,7 +40,7 @@ def hold_out_per_label(items: Sequence[T], label: Callable[[T], str], every: int
 @dataclass
 class RetrainResult:
     promoted: bool
-    version: Path  # where the candidate was saved (active or not)
+    version: Path | None  # where the candidate was saved (active or not); None: not saved
     old_metrics: dict | None
     new_metrics: dict
     reason: str
@@ -51,7 +51,8 @@ class RetrainResult:
         new = self.new_metrics[self.metric]
         old = "none" if self.old_metrics is None else f"{self.old_metrics[self.metric]:.4f}"
         verdict = "promoted" if self.promoted else "kept the active model"
-        return f"{verdict}: held-out {self.metric} old {old} → new {new:.4f} ({self.reason}); candidate at {self.version}"
+        saved = f"candidate at {self.version}" if self.version is not None else "candidate not saved"
+        return f"{verdict}: held-out {self.metric} old {old} → new {new:.4f} ({self.reason}); {saved}"
 
 
 def _holdout_score(clf: TextClassifier, texts: list[str], labels: list[str]) -> dict:

@@ -38,6 +38,8 @@ def test_no_sources_means_the_demo_with_the_default_topics_and_a_general_market_
     assert settings.demo and [s.name for s in settings.sources] == ["demo"] and settings.sources[0].kind == "replay"
     assert {"markets", "banks", "energy"} <= {t.name for t in settings.topics}
     assert settings.detector.min_total == DEMO_DETECTOR["min_total"]
+    # Real sources get the detector chosen on the dev stream: a topic's negatives against all the news.
+    assert load_settings({"sources": [{"name": "wire", "kind": "rss", "url": "https://news.example/rss"}]}).detector.name == "negative_volume"
     monitor = Monitor(settings, store=None, sentiment=None)
     assert monitor.topic_names[0] == GENERAL_TOPIC and monitor.bucket == dt.timedelta(hours=1)
 

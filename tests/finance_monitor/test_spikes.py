@@ -9,6 +9,7 @@ from finance_monitor.spikes import (
     Bucket,
     CountDetector,
     EwmaShareDetector,
+    NegativeVolumeDetector,
     ScoredItem,
     TopicSeries,
     bucket_start,
@@ -19,7 +20,7 @@ from finance_monitor.spikes import (
 
 DAY = timedelta(days=1)
 T0 = datetime(2019, 1, 1, tzinfo=timezone.utc)
-DETECTORS = [BinomialShareDetector(), CountDetector(), EwmaShareDetector()]
+DETECTORS = [BinomialShareDetector(), CountDetector(), EwmaShareDetector(), NegativeVolumeDetector()]
 
 
 def steady(days=28, total=100, negative=10):
@@ -55,6 +56,8 @@ def test_bucketise_is_dense_per_topic_and_ranks_negative_evidence():
     assert oil.buckets[0].top_negative == ("f", "b")
     assert oil.too_coarse == 1  # the month-precision item
     assert [b.total for b in series["banks"].buckets] == [0, 1, 0]
+    # The news volume counts each article once, whatever its topics: a (d), e, f (a, b, c, f on day 0).
+    assert [b.volume for b in oil.buckets] == [4, 1, 1] == [b.volume for b in series["banks"].buckets]
     hourly = bucketise(items, timedelta(hours=1))
     assert hourly["oil"].too_coarse == 2  # day- and month-precision items do not fit an hour
 
@@ -212,3 +215,27 @@ def test_bucketise_keeps_every_fine_grained_item_exactly_once(rows, size):
         for it in mine:
             (holder,) = [b for b in buckets if b.start <= it.published_at < b.start + size]
             assert holder.total >= 1
+
+
+def topic_day(volume, total, negative, day=0):
+    return Bucket(T0 + day * DAY, total, negative, volume=volume)
+
+
+def test_negative_volume_sees_a_topic_surging_at_its_usual_share():
+    # Every day 400 articles; trade news is 10 of them, 3 negative. Then trade news surges to 60, 18 negative:
+    # the same 30 % share (the share test stays silent), six times the negative news.
+    history = [topic_day(400, 10, 3, d) for d in range(28)]
+    surge = topic_day(400, 60, 18, 28)
+    assert not BinomialShareDetector().test(history, surge).fired
+    fired = NegativeVolumeDetector().test(history, surge)
+    assert fired.fired and fired.baseline["articles"] == 400 * 28 and fired.statistic == pytest.approx(6.0, rel=0.05)
+
+
+def test_negative_volume_expects_less_on_a_thin_news_day_and_needs_a_baseline():
+    history = [topic_day(400, 10, 3, d) for d in range(28)]
+    # A weekend: 80 articles in all, 3 negative trade items is above its usual 0.6 of them but within chance.
+    assert not NegativeVolumeDetector().test(history, topic_day(80, 10, 3, 28)).fired
+    # Five negatives out of the usual three, on a normal day: not an effect worth an alert.
+    assert not NegativeVolumeDetector().test(history, topic_day(400, 12, 5, 28)).fired
+    thin = [topic_day(1, 1, 0, d) for d in range(28)]
+    assert "baseline has 28 articles" in NegativeVolumeDetector().test(thin, topic_day(400, 60, 30, 28)).reason

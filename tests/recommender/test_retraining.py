@@ -29,6 +29,7 @@ def test_the_first_model_is_promoted_and_a_worse_one_never_replaces_it(tmp_path,
     # Demand more than any model can give (AUC + 1): the candidate loses, nothing changes on disk.
     second = retrain(*demo, store, FROZEN, tolerance=-1.0)
     assert not second.promoted and second.old_metrics is not None
+    assert second.version is None and second.summary().endswith("candidate not saved")
     assert store.active() == first.version and store.versions() == [first.version.name]
 
 
