@@ -44,6 +44,7 @@ import sqlalchemy as sa
 
 import finance_monitor
 from shared.artifacts import MANIFEST, ActiveWatcher
+from shared.cli import is_onnx_export
 from shared.config import Config
 from shared.errors import ConfigError, TroikaError
 from shared.storage import engine_for, migrate, upsert
@@ -88,15 +89,6 @@ def serving_dir(path: Path) -> Path:
     return onnx if (onnx / MANIFEST).is_file() else path
 
 
-def is_onnx_export(path: Path) -> bool:
-    import json
-
-    try:
-        return json.loads((Path(path) / MANIFEST).read_text()).get("kind") == "onnx-classifier"
-    except (OSError, ValueError):
-        return False
-
-
 def demo_model_dir(var_dir: Path) -> Path:
     """Where the demo sentiment model trained from ``demo/sentiment.csv`` lives (named by the file's digest)."""
     digest = hashlib.sha256((DEMO_DIR / "sentiment.csv").read_bytes()).hexdigest()[:12]
@@ -126,13 +118,10 @@ def sentiment_source(settings: MonitorSettings, var_dir: Path, *, base_model: st
     return ensure_demo_model(var_dir, base_model=base_model, progress=progress)
 
 
-def load_sentiment(settings: MonitorSettings, var_dir: Path, *, base_model: str | None = None, progress: bool = True):
-    """(SentimentModel, version label, version dir or None): the store's active retrained version when retraining
-    promoted one (see retraining.py), else the configured model (its ONNX export preferred), else the demo model."""
-    from .retraining import model_store
-
-    source = sentiment_source(settings, var_dir, base_model=base_model, progress=progress)
-    active = model_store(source, var_dir).active()
+def load_sentiment(store, source: Path):
+    """(SentimentModel, version label, version dir or None): ``store``'s active retrained version when retraining
+    promoted one (see retraining.py), else ``source`` (see ``sentiment_source``; its ONNX export preferred)."""
+    active = store.active()
     if active is not None:
         return *load_version(active), active
     path = serving_dir(source)
@@ -247,11 +236,12 @@ class Monitor:
         migrate(self.store.engine, MIGRATIONS, VERSION_TABLE)
         config = self.suite
         if self.sentiment is None:
-            self.sentiment, self.model_version, active = load_sentiment(self.settings, config.var_dir, base_model=config.base_model,
-                                                                        progress=progress)
+            source = sentiment_source(self.settings, config.var_dir, base_model=config.base_model, progress=progress)
+            store = self._model_store(source)
+            self.sentiment, self.model_version, active = load_sentiment(store, source)
             # Another process (troika finance run, or the server running the scheduler) may promote a
             # retrained version; pick it up without a restart.
-            self.watcher = ActiveWatcher(self._model_store(), self._use_version, current=active).start()
+            self.watcher = ActiveWatcher(store, self._use_version, current=active).start()
         if self.settings.topic_threshold is not None and self.assigner.threshold is None:
             self.assigner = TopicAssigner(self.topics, topic_encoder(config), threshold=self.settings.topic_threshold)
 
@@ -436,7 +426,7 @@ class Monitor:
             if is_onnx_export(source):
                 raise ConfigError(f"{SECTION}.sentiment_model: {source} is an ONNX export, which cannot be trained further; "
                                   "point it at the model directory it was exported from")
-            outcome = learn_corrections(self._model_store(), source, rows, tolerance=tolerance)
+            outcome = learn_corrections(self._model_store(source), source, rows, tolerance=tolerance)
             counts = {"corrections": outcome.corrections, "new": pending, "learned_from": outcome.learned_from,
                       "held_out": outcome.held_out}
             result = outcome.result
@@ -452,11 +442,13 @@ class Monitor:
                 "old_accuracy": result.old_metrics["accuracy"], "new_accuracy": result.new_metrics["accuracy"],
                 "version": result.version.name}
 
-    def _model_store(self):
+    def _model_store(self, source: Path | None = None):
+        """The store of versions retrained from ``source`` (default: the model this monitor starts from)."""
         from .retraining import model_store
 
         config = self.suite
-        return model_store(sentiment_source(self.settings, config.var_dir, base_model=config.base_model, progress=False), config.var_dir)
+        source = source or sentiment_source(self.settings, config.var_dir, base_model=config.base_model, progress=False)
+        return model_store(source, config.var_dir)
 
     def _use_version(self, version: Path) -> None:
         """Serve a retrained version from the next scoring batch on (a batch in progress finishes with the old one)."""

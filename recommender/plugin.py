@@ -49,6 +49,7 @@ from shared.errors import ConfigError
 from shared.scheduler import Job, Scheduler
 from shared.server import Plugin
 from shared.storage import engine_for, migrate
+from shared.web import parse_rate_limit
 
 from .api import DEFAULT_RATE_LIMIT, make_blueprint
 from .catalogue import Catalogue
@@ -94,19 +95,9 @@ def plugin_settings(config: Config) -> dict:
     if settings["retrain_every"] < 0 or settings["reload_seconds"] <= 0:
         raise ConfigError("recommender.retrain_every must be 0 (off) or more, recommender.reload_seconds more than 0")
     if settings["rate_limit"]:
-        _check_rate_limit(settings["rate_limit"])
+        parse_rate_limit(settings["rate_limit"], "recommender.rate_limit")
     settings["api_key"] = os.environ.get(API_KEY_ENV) or settings.get("api_key", "")
     return settings
-
-
-def _check_rate_limit(spec: str) -> None:
-    # Parsed here so a typo stops the server at start, not every API request with a 500 later.
-    from limits import parse_many
-
-    try:
-        parse_many(spec)
-    except ValueError:
-        raise ConfigError(f"recommender.rate_limit {spec!r} is not like \"200/second;5000/minute\" (\"\" for no limit)") from None
 
 
 def model_store(config: Config) -> ArtifactStore:

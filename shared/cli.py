@@ -30,15 +30,19 @@ def _add_columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-col", help="label column (default: the first of label, category, intent, sentiment)")
 
 
-def _load_any(model_dir: Path):
-    """A torch model directory or an exported ONNX one, told apart by its manifest."""
+def is_onnx_export(model_dir: Path) -> bool:
+    """Whether ``model_dir``'s manifest says it is an exported ONNX classifier (else: a torch model, or nothing)."""
     from .artifacts import MANIFEST
 
     try:
-        kind = json.loads((model_dir / MANIFEST).read_text()).get("kind")
+        return json.loads((Path(model_dir) / MANIFEST).read_text()).get("kind") == "onnx-classifier"
     except (OSError, ValueError):
-        kind = None
-    if kind == "onnx-classifier":
+        return False
+
+
+def _load_any(model_dir: Path):
+    """A torch model directory or an exported ONNX one, told apart by its manifest."""
+    if is_onnx_export(model_dir):
         from .onnx_runtime import OnnxClassifier
 
         return OnnxClassifier.load(model_dir)

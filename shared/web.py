@@ -240,6 +240,17 @@ def _validated(model: type, data: bytes) -> Any:
 # --- rate limits ------------------------------------------------------------------------
 
 
+def parse_rate_limit(spec: str, setting: str = "rate limit") -> list:
+    """The `limits` items of ``spec`` ("20/second;300/minute"); a ConfigError naming ``setting`` when malformed
+    (an app checks its setting at start with this, so a typo does not turn every request into a 500)."""
+    from limits import parse_many
+
+    try:
+        return parse_many(spec)
+    except ValueError:
+        raise ConfigError(f"{setting} {spec!r} is not like '20/second;300/minute' (\"\" for no limit)") from None
+
+
 class _RateLimits:
     """Per-app moving-window counters in memory (per server process).
 
@@ -259,12 +270,7 @@ class _RateLimits:
 
     def items(self, spec: str) -> list:
         if spec not in self._parsed:
-            from limits import parse_many
-
-            try:
-                self._parsed[spec] = parse_many(spec)
-            except ValueError:
-                raise ConfigError(f"rate limit {spec!r} is not like '20/second;300/minute'") from None
+            self._parsed[spec] = parse_rate_limit(spec)
         return self._parsed[spec]
 
     def hit(self, spec: str, name: str, client: str) -> tuple[object, float] | None:
