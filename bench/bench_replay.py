@@ -66,10 +66,14 @@ def main() -> None:
         date = next((what for d, what in stress if d - MATCH_BEFORE <= start <= d + MATCH_AFTER), None)
         dense = dense_from <= start < dense_to
         quiet = dense and start.strftime("%Y-%m") not in busy_months
-        rows.append({"topic": alert["topic"], "started_at": alert["started_at"], "resolved_at": alert["resolved_at"],
+        rows.append({"topic": alert["topic"], "rule": alert["rule"], "started_at": alert["started_at"], "resolved_at": alert["resolved_at"],
                      "severity": alert["severity"], "episode": episode, "stress_date": date, "dense_period": dense,
                      "quiet_month": quiet})
     hit = {name: sorted({r["topic"] for r in rows if r["episode"] == name}) for name, _, _ in episodes}
+    by_rule = {rule: {"alerts": sum(r["rule"] == rule for r in rows),
+                      "episodes_hit": [name for name, _, _ in episodes if any(r["rule"] == rule and r["episode"] == name for r in rows)],
+                      "quiet_month_alerts": sum(r["rule"] == rule and r["quiet_month"] for r in rows)}
+               for rule in sorted({r["rule"] for r in rows})}
     result = {
         "date": dt.datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -78,6 +82,7 @@ def main() -> None:
         "summary": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "",
         "alerts": rows,
         "episodes_hit": hit,
+        "by_rule": by_rule,
         "quiet_month_alerts": sum(r["quiet_month"] for r in rows),
         "dense_period_alerts": sum(r["dense_period"] for r in rows),
     }
@@ -90,15 +95,18 @@ def main() -> None:
         f"Date: {result['date']}. Machine: {m['cpu']}, {m['cores']} cores. Command: `{result['command']}` "
         f"({result['seconds']:.0f} s; {result['summary']}).",
         "",
-        "| topic | started | resolved | severity | episode | stress date (−1/+3 days) | quiet month |",
-        "|---|---|---|---|---|---|---|",
+        "| topic | rule | started | resolved | severity | episode | stress date (−1/+3 days) | quiet month |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['topic']} | {r['started_at'][:10]} | {(r['resolved_at'] or '')[:10]} | {r['severity']} | "
+        lines.append(f"| {r['topic']} | {r['rule']} | {r['started_at'][:10]} | {(r['resolved_at'] or '')[:10]} | {r['severity']} | "
                      f"{r['episode'] or ''} | {r['stress_date'] or ''} | {'yes' if r['quiet_month'] else ''} |")
     lines += ["", "Episodes: " + "; ".join(f"{name}: {', '.join(t) if t else 'missed'}" for name, t in hit.items()) + ".",
               f"False alarms: {result['quiet_month_alerts']} alert(s) in quiet months of the dense period "
-              f"({DENSE_FROM} to {DENSE_TO}; {result['dense_period_alerts']} alerts in that period).", ""]
+              f"({DENSE_FROM} to {DENSE_TO}; {result['dense_period_alerts']} alerts in that period).", "",
+              "| rule | alerts | episodes hit | quiet-month alerts |", "|---|---:|---|---:|"]
+    lines += [f"| {rule} | {v['alerts']} | {', '.join(v['episodes_hit']) or 'none'} | {v['quiet_month_alerts']} |" for rule, v in by_rule.items()]
+    lines.append("")
     (RESULTS / "finance_replay.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

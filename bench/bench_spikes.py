@@ -146,6 +146,11 @@ def detectors(sensitivity: str) -> dict:
             found["count_poisson"] = CountDetector(overdispersed=False, **common)
         found[f"ewma_share{suffix}"] = EwmaShareDetector(window_buckets=days, **common)
         found[f"binomial_share+count_negbin{suffix}"] = AllOf((BinomialShareDetector(window_buckets=days, **common), CountDetector(window_buckets=days, **common)))
+    # The monitor's default rules (settings.default_rules): the daily test and a week against the 8 weeks before it,
+    # each with its own alerts. A tuple is a rule set: its alerts are the union of its rules' alerts.
+    weekly = NegativeVolumeDetector(window_buckets=7, baseline_buckets=56, min_baseline_buckets=14, **common)
+    found["negative_volume/week"] = weekly
+    found["negative_volume + negative_volume/week (default)"] = (NegativeVolumeDetector(**common), weekly)
     return found
 
 
@@ -280,9 +285,11 @@ def main(argv=None) -> int:
     headline_of = {str(i): a.title for i, a in enumerate(articles)}
     for sensitivity in ("low", "default", "high"):
         for name, detector in detectors(sensitivity).items():
+            rules = detector if isinstance(detector, tuple) else (detector,)
             alerts = []
-            for topic, s in series.items():
-                alerts += replay_alerts(evaluate(s, detector), name, policy)
+            for j, rule in enumerate(rules):
+                for topic, s in series.items():
+                    alerts += replay_alerts(evaluate(s, rule), f"{name}#{j}", policy)
             dense = [a for a in alerts if dense_from <= a.started_at < end + dt.timedelta(days=1)]
             date_hits = {}
             for day, _, _ in stress:
@@ -296,8 +303,8 @@ def main(argv=None) -> int:
             results[f"{name}@{sensitivity}"] = {
                 "detector": name,
                 "sensitivity": sensitivity,
-                "alpha": detector.members[0].alpha if isinstance(detector, AllOf) else detector.alpha,
-                "window_days": detector.window_buckets,
+                "alpha": rules[0].members[0].alpha if isinstance(rules[0], AllOf) else rules[0].alpha,
+                "window_days": "+".join(str(r.window_buckets) for r in rules),
                 "alerts_total": len(alerts),
                 "alerts_dense_period": len(dense),
                 "alerts_per_topic_month_dense": round(len(dense) / (topics_n * len(dense_months)), 4),

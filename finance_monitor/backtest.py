@@ -28,7 +28,7 @@ from shared.errors import DataError
 
 from .alert_lifecycle import Alert, AlertBook
 from .buckets import ScoredItem, bucket_start
-from .detection import detect_windows, rule_name
+from .detection import detect_windows
 from .ingest import Deduper, normalise
 from .settings import MonitorSettings
 from .sources import read_stream
@@ -80,8 +80,8 @@ def _batches(items: Sequence, size: int, desc: str, progress: bool):
 def replay_stream(path: str | Path, *, model, settings: MonitorSettings, assigner: TopicAssigner,
                   start: dt.datetime | None = None, end: dt.datetime | None = None, progress: bool = True) -> ReplayResult:
     began = time.perf_counter()
-    detector, size = settings.detector, settings.bucket
-    depth = getattr(detector, "baseline_buckets", 28) + getattr(detector, "window_buckets", 1)
+    rules, size = settings.rules, settings.bucket
+    depth = max(rule.depth for rule in rules)
     load_from = bucket_start(start, size) - depth * size if start else None
     raws = [r for r in read_stream(path) if (load_from is None or r.published_at >= load_from) and (end is None or r.published_at < end)]
     if not raws:
@@ -116,9 +116,8 @@ def replay_stream(path: str | Path, *, model, settings: MonitorSettings, assigne
         last = min(last, bucket_start(end - dt.timedelta.resolution, size) + size)
     topics = [GENERAL_TOPIC] + [t.name for t in assigner.topics]
     episodes: list[Alert] = []
-    detect_windows(items, topics, size, detector, AlertBook(settings.policy), start=first, end=last, since=start,
-                   rule=rule_name(detector), episodes=episodes)
-    result.alerts = sorted(episodes, key=lambda a: (a.started_at, a.topic))
+    detect_windows(items, topics, size, rules, AlertBook(settings.policy), start=first, end=last, since=start, episodes=episodes)
+    result.alerts = sorted(episodes, key=lambda a: (a.started_at, a.topic, a.rule))
     wanted = {i for a in result.alerts for i in a.evidence.get("top_negative_ids", [])}
     result.headlines = {i: kept[i].title for i in wanted if isinstance(i, int) and i < len(kept)}
     result.seconds = time.perf_counter() - began

@@ -53,7 +53,7 @@ from .alert_lifecycle import Alert, AlertBook, AlertEvent
 from .buckets import ScoredItem, bucket_start
 from .channel_config import build_channels
 from .channels import alert_id_for, dispatch
-from .detection import detect_windows, rule_name
+from .detection import detect_windows, rules_key
 from .ingest import normalise
 from .poll import PollResult, poll_feed, poll_page
 from .scheduler import MonitorScheduler, SchedulePlan, SourceJob
@@ -200,8 +200,8 @@ class Monitor:
         self.topics = list(settings.topics)
         self.assigner = assigner or TopicAssigner(self.topics, threshold=None)
         self.bucket = settings.bucket
-        self.detector = settings.detector
-        self.rule = rule_name(settings.detector)
+        self.rules = settings.rules
+        self.rules_key = rules_key(settings.rules)
         self.policy = settings.policy
         self.channels = list(channels) if channels is not None else build_channels(list(settings.channels))
         self.config = dict(config or {})
@@ -355,16 +355,15 @@ class Monitor:
         size = self.bucket
         end = bucket_start(now, size)
         saved = self.store.load_state(BOOK_STATE, {}) or {}
-        same_rule = saved.get("rule") == self.rule
+        same_rule = saved.get("rule") == self.rules_key
         book = AlertBook.from_dict(saved.get("book", {}), self.policy) if same_rule else AlertBook(self.policy)
         last = dt.datetime.fromisoformat(saved["last_window_end"]) if same_rule and saved.get("last_window_end") else None
         since = max(last, end - MAX_CATCHUP * size) if last else end - FIRST_LOOKBACK * size
         if since >= end:
             return {"windows": 0, "fired": 0, "resolved": 0, "firing": len(book.firing())}
-        depth = getattr(self.detector, "baseline_buckets", 28) + getattr(self.detector, "window_buckets", 1)
-        start = since - depth * size
-        events = detect_windows(self.scored_items(start, end), self.topic_names, size, self.detector, book,
-                                start=start, end=end, since=since, rule=self.rule)
+        start = since - max(rule.depth for rule in self.rules) * size
+        events = detect_windows(self.scored_items(start, end), self.topic_names, size, self.rules, book,
+                                start=start, end=end, since=since)
         changed = {e.alert.fingerprint for e in events} | {a.fingerprint for a in book.firing()}
         alerts = [book.current(fp) for fp in sorted(changed)]
         self._add_headlines(alerts)
@@ -373,7 +372,7 @@ class Monitor:
         loud = [e for e in events if not self.store.is_silenced(alert_id_for(self.store, e), now)]  # a person silenced it
         if loud:
             dispatch([self._fresh(e, book) for e in loud], self.channels, self.store, dashboard_url=self.settings.dashboard_url)
-        self.store.save_state(BOOK_STATE, {"rule": self.rule, "book": book.to_dict(), "last_window_end": end.isoformat()})
+        self.store.save_state(BOOK_STATE, {"rule": self.rules_key, "book": book.to_dict(), "last_window_end": end.isoformat()})
         windows = int((end - since) / size) * len(self.topic_names)
         counts = {k: sum(e.kind == k for e in events) for k in ("fired", "escalated", "resolved")}
         return {"windows": windows, **counts, "firing": len(book.firing()), "silenced": len(events) - len(loud)}

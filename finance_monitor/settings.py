@@ -24,7 +24,7 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
     max_bytes = 5242880         # after decompression
     max_redirects = 5
 
-    [finance_monitor.detector]
+    [finance_monitor.detector]  # one detection rule; or several as [[finance_monitor.rules]] (below)
     kind = "negative_volume"    # negative_volume | binomial_share | count | ewma_share | share_and_count
     alpha = 0.001               # sensitivity: smaller = fewer alerts
     critical_alpha = 1e-6       # p-values below it make an alert "critical"
@@ -37,6 +37,17 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
     min_baseline_total = 50     # negative_volume / binomial_share / share_and_count: articles / items the baseline needs
     overdispersed = true        # count: negative binomial when the baseline is over-dispersed
     smoothing = 0.1             # ewma_share: weight of the newest bucket
+
+    [[finance_monitor.rules]]   # instead of [finance_monitor.detector]: several rules, each with its own alerts
+    name = "slow"               # optional: what its alerts' `rule` label says (default: kind and window)
+    window_buckets = 7          # ... and any key of the detector table above
+    baseline_buckets = 56
+
+    With neither table the monitor runs two rules (``default_rules``): ``negative_volume`` as above,
+    each bucket against the 28 before it (a sudden burst), and ``negative_volume/week``: the last 7
+    days against the 56 days before them (at least 14 of them), whatever the bucket size. The weekly
+    rule sees a slide that no single day makes significant: on the dev stream only it caught the Q4-2018
+    sell-off (see README).
 
     [finance_monitor.alerts]
     fire_after = 1              # firing windows in a row before an alert opens
@@ -62,8 +73,8 @@ live-looking data on a fresh machine.
 
 Without any ``sources`` the monitor runs the demo: the replay source ``demo`` over
 ``finance_monitor/demo/stream.csv`` (original headlines with a burst of bad news about a made-up
-bank in its last hour) and, unless ``[finance_monitor.detector]`` says otherwise, a detector with
-minimum counts sized for its few dozen rows (``DEMO_DETECTOR``).
+bank in its last hour) and, unless ``[finance_monitor.detector]`` or ``rules`` say otherwise, one
+rule with minimum counts sized for its few dozen rows (``DEMO_DETECTOR``).
 """
 
 from __future__ import annotations
@@ -77,6 +88,7 @@ from pathlib import Path
 from shared.errors import ConfigError
 
 from .alert_lifecycle import AlertPolicy
+from .detection import Rule
 from .fetch import FetchLimits
 from .spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector
 from .topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, topics_from_config
@@ -90,9 +102,10 @@ BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 SOURCE_KINDS = ("rss", "page", "replay")
 DETECTOR_KINDS = ("negative_volume", "binomial_share", "count", "ewma_share", "share_and_count")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,63}$")
 
 TOP_KEYS = {"sentiment_model", "bucket", "detect_every", "retrain_every", "misfire_grace", "topic_threshold", "batch_size",
-            "admin_token", "dashboard_url", "scheduler", "fetch", "detector", "alerts", "sources", "topics", "channels"}
+            "admin_token", "dashboard_url", "scheduler", "fetch", "detector", "rules", "alerts", "sources", "topics", "channels"}
 COMMON_DETECTOR = {"alpha": float, "critical_alpha": float, "min_negative": int, "min_total": int, "min_ratio": float,
                    "baseline_buckets": int, "min_baseline_buckets": int, "window_buckets": int}
 DETECTOR_EXTRA = {"negative_volume": {"min_baseline_total": int}, "binomial_share": {"min_baseline_total": int}, "count": {"overdispersed": bool, "min_rate": float},
@@ -115,7 +128,7 @@ class MonitorSettings:
     sources: tuple[Source, ...]
     topics: tuple[Topic, ...]
     bucket: timedelta = BUCKETS["hour"]
-    detector: object = field(default_factory=BinomialShareDetector)
+    rules: tuple[Rule, ...] = field(default_factory=lambda: default_rules(BUCKETS["hour"]))
     policy: AlertPolicy = AlertPolicy()
     fetch: FetchLimits = FetchLimits()
     sentiment_model: Path | None = None
@@ -189,6 +202,39 @@ def build_detector(table: Mapping | None, where: str = f"{SECTION}.detector"):
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def default_rules(bucket: timedelta) -> tuple[Rule, ...]:
+    """A burst rule (one bucket against the 28 before it) and a weekly rule sized in days, whatever the bucket."""
+    per_day = max(1, timedelta(days=1) // bucket)
+    weekly = NegativeVolumeDetector(window_buckets=7 * per_day, baseline_buckets=56 * per_day, min_baseline_buckets=14 * per_day)
+    return (Rule.of(NegativeVolumeDetector()), Rule("negative_volume/week", weekly))
+
+
+def _rules(section: Mapping, bucket: timedelta, demo: bool) -> tuple[Rule, ...]:
+    if "detector" in section and "rules" in section:
+        raise ConfigError(f"{SECTION}: give either [{SECTION}.detector] (one rule) or [[{SECTION}.rules]] (several), not both")
+    if "detector" in section or demo and "rules" not in section:
+        return (Rule.of(build_detector(section.get("detector", DEMO_DETECTOR))),)
+    if "rules" not in section:
+        return default_rules(bucket)
+    entries, where = section["rules"], f"{SECTION}.rules"
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{where}: must be a non-empty list of tables ([[{where}]]), each a detector table with an optional name")
+    rules: list[Rule] = []
+    for i, entry in enumerate(entries):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{at}: must be a table (a detector table with an optional name)")
+        table = dict(entry)
+        name = table.pop("name", None)
+        if name is not None and (not isinstance(name, str) or not _RULE_NAME.match(name)):
+            raise ConfigError(f"{at}.name: must be 1-64 letters, digits, '-', '_' or '/'; got {name!r}")
+        rule = Rule.of(build_detector(table, at), name)
+        if rule.name in {r.name for r in rules}:
+            raise ConfigError(f"{at}.name: another rule is already called {rule.name!r}; give each rule its own name")
+        rules.append(rule)
+    return tuple(rules)
+
+
 def _sources(entries, base: Path) -> tuple[Source, ...]:
     where = f"{SECTION}.sources"
     if not isinstance(entries, list):
@@ -241,8 +287,7 @@ def load_settings(section: Mapping | None, *, base: Path | None = None, admin_to
     bucket = section.get("bucket", "hour")
     if bucket not in BUCKETS:
         raise ConfigError(f"{SECTION}.bucket: {bucket!r} is not one of {', '.join(BUCKETS)}")
-    detector_table = section.get("detector", DEMO_DETECTOR if demo else None)
-    detector = build_detector(detector_table)
+    rules = _rules(section, BUCKETS[bucket], demo)
     try:
         alerts = _table(f"{SECTION}.alerts", section.get("alerts", {}), ALERT_KEYS)
         policy = AlertPolicy(fire_after=alerts.get("fire_after", 1), resolve_after=alerts.get("resolve_after", 2),
@@ -278,7 +323,7 @@ def load_settings(section: Mapping | None, *, base: Path | None = None, admin_to
     dashboard = _typed(f"{SECTION}.dashboard_url", section.get("dashboard_url", ""), str) or None
     batch = int(_positive(f"{SECTION}.batch_size", section.get("batch_size", 64), int))
     return MonitorSettings(
-        sources=sources, topics=tuple(topics), bucket=BUCKETS[bucket], detector=detector, policy=policy, fetch=fetch,
+        sources=sources, topics=tuple(topics), bucket=BUCKETS[bucket], rules=rules, policy=policy, fetch=fetch,
         sentiment_model=model_path, detect_every=_positive(f"{SECTION}.detect_every", section.get("detect_every", 300)),
         retrain_every=retrain or None, misfire_grace=int(_positive(f"{SECTION}.misfire_grace", section.get("misfire_grace", 120), int)),
         topic_threshold=threshold, batch_size=batch, admin_token=token, dashboard_url=dashboard, channels=tuple(channels), demo=demo,

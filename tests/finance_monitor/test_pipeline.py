@@ -37,9 +37,33 @@ def test_no_sources_means_the_demo_with_the_default_topics_and_a_general_market_
     settings = load_settings({})
     assert settings.demo and [s.name for s in settings.sources] == ["demo"] and settings.sources[0].kind == "replay"
     assert {"markets", "banks", "energy"} <= {t.name for t in settings.topics}
-    assert settings.detector.min_total == DEMO_DETECTOR["min_total"]
-    # Real sources get the detector chosen on the dev stream: a topic's negatives against all the news.
-    assert load_settings({"sources": [{"name": "wire", "kind": "rss", "url": "https://news.example/rss"}]}).detector.name == "negative_volume"
+    [rule] = settings.rules
+    assert rule.detector.min_total == DEMO_DETECTOR["min_total"]
+
+
+def test_real_sources_get_a_burst_rule_and_a_weekly_rule_sized_in_days():
+    wire = [{"name": "wire", "kind": "rss", "url": "https://news.example/rss"}]
+    for bucket, per_day in (("day", 1), ("hour", 24)):
+        burst, weekly = load_settings({"sources": wire, "bucket": bucket}).rules
+        # A topic's negatives against all the news: one bucket against the 28 before it ...
+        assert (burst.name, burst.detector.name, burst.detector.window_buckets, burst.detector.baseline_buckets) == ("negative_volume", "negative_volume", 1, 28)
+        # ... and the last week against the 8 weeks before it, whatever the bucket size.
+        assert weekly.name == "negative_volume/week" and weekly.detector.name == "negative_volume"
+        assert (weekly.detector.window_buckets, weekly.detector.baseline_buckets) == (7 * per_day, 56 * per_day)
+        assert weekly.detector.alpha == burst.detector.alpha  # the same sensitivity: only the time scale differs
+
+
+def test_rules_are_named_tables_of_detector_keys():
+    rules = load_settings({"rules": [{"kind": "count", "alpha": 0.01}, {"name": "slow", "window_buckets": 5}]}).rules
+    assert [r.name for r in rules] == ["count", "slow"]
+    assert rules[0].detector.alpha == 0.01 and rules[1].detector.window_buckets == 5
+    # Unnamed rules are named by kind and window, so two unnamed rules of one kind and window collide.
+    with pytest.raises(ConfigError, match=r"finance_monitor.rules\[1\].name: .*'negative_volume/w3'"):
+        load_settings({"rules": [{"window_buckets": 3}, {"window_buckets": 3, "alpha": 0.01}]})
+
+
+def test_a_monitor_is_named_after_the_topics_and_buckets_hourly():
+    settings = load_settings({})
     monitor = Monitor(settings, store=None, sentiment=None)
     assert monitor.topic_names[0] == GENERAL_TOPIC and monitor.bucket == dt.timedelta(hours=1)
 
@@ -55,7 +79,8 @@ def test_every_key_is_read():
         "topics": [{"name": "ships", "keywords": ["shipping"]}],
     })
     assert settings.bucket == dt.timedelta(days=1) and settings.detect_every == 60 and settings.retrain_every == 3600
-    assert settings.detector.name == "count" and settings.detector.window_buckets == 3 and not settings.detector.overdispersed
+    [rule] = settings.rules
+    assert rule.name == "count/w3" and rule.detector.window_buckets == 3 and not rule.detector.overdispersed
     assert settings.policy == AlertPolicy(fire_after=2, resolve_after=3, cooldown=dt.timedelta(hours=6))
     assert settings.fetch.read_timeout == 2 and settings.fetch.max_bytes == 1000
     assert settings.sources[0].interval == 120 and [t.name for t in settings.topics] == ["ships"]
@@ -74,6 +99,10 @@ def test_every_key_is_read():
     ({"detector": {"kind": "magic"}}, "finance_monitor.detector.kind"),
     ({"detector": {"alpha": "high"}}, "finance_monitor.detector.alpha"),
     ({"detector": {"smoothing": 0.2}}, "finance_monitor.detector.smoothing"),
+    ({"detector": {}, "rules": [{}]}, "give either"),
+    ({"rules": []}, "finance_monitor.rules"),
+    ({"rules": [{"name": "a b"}]}, "finance_monitor.rules[0].name"),
+    ({"rules": [{"kind": "magic"}]}, "finance_monitor.rules[0].kind"),
     ({"alerts": {"resolve_after": 0}}, "finance_monitor.alerts"),
     ({"fetch": {"deadline": -1}}, "finance_monitor.fetch"),
     ({"topic_threshold": 2}, "finance_monitor.topic_threshold"),
