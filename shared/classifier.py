@@ -41,6 +41,7 @@ from .errors import ConfigError, DataError
 from .metrics import calibrated_softmax, classification_report, expected_calibration_error, fit_temperature
 
 ARTIFACT_KIND = "text-classifier"
+GUARD_FILE = "guard.jsonl"  # validation rows kept to check continual learning against (see fit)
 MODES = ("full", "fast")
 
 
@@ -67,6 +68,9 @@ class FineTuneConfig:
     validation_fraction: float = 0.1  # carved from the training data when no eval_data is given
     fast_c_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)  # inverse regularisation tried in fast mode
     replay_per_label: int = 25  # examples per label kept in the model dir for continual learning
+    # Validation rows kept in the model dir, a uniform sample (label shares as in the data, so its accuracy is
+    # the validation accuracy's estimate): the guard a retrained candidate is checked on (shared.continual).
+    guard_size: int = 500
     # LP-FT only: after fine-tuning, weights are interpolated back towards the linear-probe model,
     # w = (1 - a) * w_finetuned + a * w_probe, with ``a`` picked on validation from this grid
     # (WiSE-FT, Wortsman et al. 2022). (0.0,) turns it off.
@@ -99,6 +103,8 @@ class FineTuneConfig:
         self.fast_c_grid = tuple(float(c) for c in self.fast_c_grid)
         if not self.fast_c_grid or min(self.fast_c_grid) <= 0:
             raise ConfigError("fast_c_grid needs at least one positive value")
+        if not isinstance(self.guard_size, int) or self.guard_size < 0:
+            raise ConfigError(f"guard_size must be a whole number of validation rows (0 or more), got {self.guard_size!r}")
         if not isinstance(self.soup, int) or self.soup < 1:
             raise ConfigError(f"soup must be a whole number of fine-tuning runs (1 or more), got {self.soup!r}")
         self.interpolation_grid = tuple(float(a) for a in self.interpolation_grid)
@@ -237,6 +243,11 @@ class _Encoded(torch.utils.data.Dataset):
         return item
 
 
+def _read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 def _indices_by_label(y) -> dict[int, list[int]]:
     """Row indices of each label id, labels in ascending order."""
     by_label: dict[int, list[int]] = {}
@@ -341,7 +352,10 @@ class TextClassifier(ProbabilisticTextClassifier):
         self.max_length_ = cfg.max_length
         self.batch_size = cfg.inference_batch_size
         if cfg.mode == "full":
-            self._fit_full(texts, y, eval_texts, eval_y, progress)
+            # Continued training on the labels the model has: keep its trained head. A probe refitted on a
+            # few new examples (and the replay) would throw away what the head learned from all the data.
+            keep_head = warm and old_labels == self.labels_
+            self._fit_full(texts, y, eval_texts, eval_y, progress, keep_head=keep_head)
         else:
             self._fit_fast(texts, y, eval_texts, eval_y, progress)
         self.model_.eval()
@@ -360,7 +374,13 @@ class TextClassifier(ProbabilisticTextClassifier):
             self.metrics_["validation"] = self.evaluate(eval_texts, [self.labels_[i] for i in eval_y])
             self.metrics_["ece_after_calibration"] = self.metrics_["validation"]["ece"]
         # Replay only training examples: validation rows may be someone's held-out set later.
-        self.replay_ = self._replay_sample(texts, y)
+        self.replay_ = self._sample_per_label(texts, y)
+        if not warm:
+            # The guard: validation rows no version of this model trains on, kept so that continual learning
+            # can check a candidate against data it never saw (shared.continual.retrain). A warm start keeps
+            # the first model's guard: its own validation rows include replayed training examples.
+            keep = sorted(random.Random(cfg.seed).sample(range(len(eval_texts)), min(len(eval_texts), cfg.guard_size)))
+            self.guard_ = [{"text": eval_texts[i], "label": self.labels_[eval_y[i]]} for i in keep]
         return self
 
     def _fresh_model(self) -> nn.Module:
@@ -378,13 +398,15 @@ class TextClassifier(ProbabilisticTextClassifier):
         weights = np.where(counts > 0, len(y) / (len(self.labels_) * np.maximum(counts, 1)), 0.0)
         return weights
 
-    def _fit_full(self, texts, y, eval_texts, eval_y, progress):
+    def _fit_full(self, texts, y, eval_texts, eval_y, progress, keep_head: bool = False):
         cfg = self.config
         model = self.model_
         if isinstance(model, MeanPoolingClassifier):
             # Linear probe first: fine-tuning then starts from a good head instead of a random one,
             # which keeps the pretrained features from being distorted early on (Kumar et al., 2022).
-            self._fit_fast(texts, y, eval_texts, eval_y, progress)
+            # With keep_head the trained model is the start, and the interpolation below goes back towards it.
+            if not keep_head:
+                self._fit_fast(texts, y, eval_texts, eval_y, progress)
             probe_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             _name_labels(model, self.labels_)
@@ -527,7 +549,7 @@ class TextClassifier(ProbabilisticTextClassifier):
 
         return _by_length(texts, self.batch_size, embed, self.model_.head.in_features, progress, "embedding")
 
-    def _replay_sample(self, texts: list[str], y: np.ndarray) -> list[dict]:
+    def _sample_per_label(self, texts: list[str], y: np.ndarray) -> list[dict]:
         rng = random.Random(self.config.seed)
         sample = []
         for label, idx in _indices_by_label(y).items():
@@ -596,9 +618,10 @@ class TextClassifier(ProbabilisticTextClassifier):
                     indent=1,
                 )
             )
-            with open(tmp / "replay.jsonl", "w", encoding="utf-8") as fh:
-                for row in getattr(self, "replay_", []):
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for name, rows in (("replay.jsonl", getattr(self, "replay_", [])), (GUARD_FILE, getattr(self, "guard_", []))):
+                with open(tmp / name, "w", encoding="utf-8") as fh:
+                    for row in rows:
+                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             artifacts.write_manifest(tmp, ARTIFACT_KIND)
         return path
 
@@ -628,13 +651,18 @@ class TextClassifier(ProbabilisticTextClassifier):
             self.model_ = MeanPoolingClassifier(AutoModel.from_pretrained(hf_dir, **options), len(self.labels_))
             self.model_.head.load_state_dict(load_file(path / "head.safetensors"))
         self.model_.eval()
-        with open(path / "replay.jsonl", encoding="utf-8") as fh:
-            self.replay_ = [json.loads(line) for line in fh if line.strip()]
+        self.replay_ = _read_rows(path / "replay.jsonl")
+        self.guard_ = _read_rows(path / GUARD_FILE) if (path / GUARD_FILE).is_file() else []  # older models have none
         return self
 
     def replay_data(self) -> tuple[list[str], list[str]]:
         """The sample of past training examples kept for continual learning."""
         return [row["text"] for row in self.replay_], [row["label"] for row in self.replay_]
+
+    def guard_data(self) -> tuple[list[str], list[str]]:
+        """Validation rows of the first training, never trained on (empty when it had none)."""
+        rows = getattr(self, "guard_", [])
+        return [row["text"] for row in rows], [row["label"] for row in rows]
 
     def export_onnx(self, out_dir: str | Path, *, quantize: bool = True):
         """Export to ONNX (int8 dynamic quantisation by default); returns an ``OnnxClassifier``."""

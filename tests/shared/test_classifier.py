@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -215,3 +216,28 @@ def test_a_soup_averages_the_weights_of_several_fine_tuning_runs(tiny_data):
     # The weights kept are the average: they score what was recorded for the soup.
     assert clf.evaluate(texts, labels)["accuracy"] == soup["soup"]
     assert sum(1 for entry in clf.training_log_ if "train_runtime" in entry) == 2  # two runs, both logged
+
+
+def test_continued_full_training_on_known_labels_keeps_the_trained_head(tiny_data):
+    texts, labels = tiny_data
+    config = FineTuneConfig(mode="full", epochs=1, batch_size=16, learning_rate=1e-9, interpolation_grid=(0.0,))
+    clf = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
+    head = clf.model_.head.weight.detach().clone()
+    # A few new examples of known labels: a probe refitted on them would replace the head; continuing keeps it
+    # (the learning rate is ~0 here, so any change would be the probe's).
+    few = [i for i, label in enumerate(labels) if labels.index(label) + 3 > i]  # each label's first three
+    clf.fit([texts[i] for i in few], [labels[i] for i in few], warm_start=True, progress=False)
+    assert clf.labels_ == sorted(set(labels))
+    assert torch.allclose(clf.model_.head.weight, head, atol=1e-6)
+    assert len(clf.guard_data()[0]) > 0  # the first training's guard stays
+
+
+def test_the_guard_is_validation_rows_saved_with_the_model(tmp_path, tiny_data):
+    texts, labels = tiny_data
+    validation = (texts[::2], labels[::2])
+    clf = TextClassifier(config=FineTuneConfig(mode="fast", guard_size=5)).fit(texts[1::2], labels[1::2], eval_data=validation, progress=False)
+    guard = clf.guard_data()
+    # A uniform sample in the data's order (its label shares are the validation data's), never training rows.
+    assert len(guard[0]) == 5 and set(zip(*guard)) <= set(zip(*validation)) and not set(guard[0]) & set(texts[1::2])
+    assert [validation[0].index(t) for t in guard[0]] == sorted(validation[0].index(t) for t in guard[0])
+    assert TextClassifier.load(clf.save(tmp_path / "m")).guard_data() == guard

@@ -50,3 +50,18 @@ def test_hold_out_per_label_learns_each_labels_first_example_and_tests_its_secon
     learn, held = hold_out_per_label(items, lambda item: item[1])
     assert [i for i, _ in held] == ["a2", "a6", "b2"]  # each label's 2nd, 6th, 10th...
     assert [i for i, _ in learn] == ["a1", "b1", "a3", "a4", "a5"]
+
+
+def test_a_candidate_that_wins_on_held_out_corrections_but_forgets_is_stopped_by_the_guard(store, tiny_data):
+    texts, labels = tiny_data
+    before = store.active()
+    shuffled = labels[:]
+    random.Random(0).shuffle(shuffled)
+    # Like analysts' corrections, the held-out rows carry labels the active model does not give.
+    wrong = [(t, s) for t, y, s in zip(texts, labels, shuffled) if s != y][::4]
+    result = retrain(store, texts * 3, shuffled * 3, ([t for t, _ in wrong], [s for _, s in wrong]),
+                     config=FineTuneConfig(mode="fast", replay_per_label=2), progress=False)
+    assert result.new_metrics["accuracy"] > result.old_metrics["accuracy"]  # it wins where it was checked ...
+    assert result.new_metrics["guard_accuracy"] < result.old_metrics["guard_accuracy"]  # ... and forgot the rest
+    assert not result.promoted and "worse on the guard" in result.reason
+    assert store.active() == before
