@@ -12,8 +12,9 @@ disk so ``store.rollback()`` can undo a promotion.
 
 Why the guard: the held-out examples are usually new corrections, i.e. messages the active model
 got wrong, so it scores ~0 on them and almost any candidate "improves". Measured on the finance
-sentiment model (bench/bench_corrections.py): 54 corrections learned, the candidate won on the held-out
-corrections and had lost 17 points on the validation rows; the guard is what catches that.
+sentiment model before the guard and the kept head (bench/bench_corrections.py): 54 corrections
+learned, the candidate won on the held-out corrections and had lost 17 points on held-out Twitter
+validation rows. The guard is what catches that.
 """
 
 from __future__ import annotations
