@@ -73,7 +73,7 @@ def main() -> None:
             rows = list(zip(*part(tw, 3, 1))) + list(zip(*part(pb, 2, 0)))
             clf.guard_ = [{"text": t, "label": y} for t, y in random.Random(42).sample(rows, min(500, len(rows)))]
             base, guard_added = clf.save(Path(tmp) / "base"), True
-        old = SentimentModel.load(base)
+        old = SentimentModel(clf)  # the model just loaded (with its guard), not a second read of it
         seen = [s.label for s in old.score_headlines([t for t, _ in read])]
         corrections = [{"title": t, "label": y} for (t, y), p in zip(read, seen) if p != y]
         store = model_store(base, Path(tmp))
