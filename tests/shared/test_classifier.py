@@ -71,7 +71,7 @@ def test_training_needs_two_labels():
         TextClassifier(config=FineTuneConfig(mode="fast")).fit(["a", "b"], ["x", "x"])
 
 
-@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}])
+@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}, {"rdrop": -1.0}])
 def test_config_is_validated(bad):
     with pytest.raises(ConfigError):
         FineTuneConfig(**bad)
@@ -216,6 +216,28 @@ def test_a_soup_averages_the_weights_of_several_fine_tuning_runs(tiny_data):
     # The weights kept are the average: they score what was recorded for the soup.
     assert clf.evaluate(texts, labels)["accuracy"] == soup["soup"]
     assert sum(1 for entry in clf.training_log_ if "train_runtime" in entry) == 2  # two runs, both logged
+
+
+def test_r_drop_trains_on_two_dropout_passes_of_every_batch(tiny_data, monkeypatch):
+    from shared.classifier import MeanPoolingClassifier
+
+    texts, labels = tiny_data
+    seen = []
+    forward = MeanPoolingClassifier.forward
+
+    def counting(self, input_ids, attention_mask, token_type_ids=None, labels=None):  # Trainer reads these names
+        outputs = forward(self, input_ids, attention_mask)
+        if self.training:
+            seen.append(input_ids)
+        return outputs
+
+    monkeypatch.setattr(MeanPoolingClassifier, "forward", counting)
+    config = FineTuneConfig(mode="full", epochs=1, batch_size=16, rdrop=1.0, interpolation_grid=(0.0,))
+    clf = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
+    assert seen and all(len(batch) % 2 == 0 for batch in seen)
+    assert all(torch.equal(*batch.chunk(2)) for batch in seen)  # the same examples twice, for two dropout masks
+    assert sum(len(batch) for batch in seen) == 2 * len(texts)
+    assert clf.evaluate(texts, labels)["accuracy"] >= 0.9
 
 
 def test_continued_full_training_on_known_labels_keeps_the_trained_head(tiny_data):
