@@ -162,7 +162,7 @@ def cmd_retrain(args) -> None:
     config = load_config(args.config)
     result = retrain(model_store(config), Conversations(engine_for(config.database_url)), tolerance=args.tolerance,
                      progress=not args.quiet)
-    print(json.dumps({"promoted": result.promoted, "version": str(result.version), "old": result.old_metrics,
+    print(json.dumps({"promoted": result.promoted, "version": None if result.version is None else str(result.version), "old": result.old_metrics,
                       "new": result.new_metrics, "new_intents": result.new_labels, "reason": result.reason}, indent=1))
     print(result.summary() + (f"; new intents: {', '.join(result.new_labels)}" if result.new_labels else ""), file=sys.stderr)
 

@@ -27,11 +27,14 @@ email ``host``, ``port`` [25, 587 with starttls], ``starttls`` [false], ``userna
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from shared.errors import ConfigError
 
+from . import config_tables
+from .config_tables import Names, no_unknown_keys
 from .channels import AlertmanagerChannel, Channel, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 
 HTTP_KEYS = {"url", "timeout", "attempts", "backoff"}
@@ -43,6 +46,7 @@ KEYS = {
     "email": {"host", "port", "starttls", "username", "password", "password_env", "from", "to", "timeout", "attempts",
               "backoff"},
 }
+_CHANNEL_NAME = re.compile(r"^.{1,100}$", re.DOTALL)
 HTTP_CLASSES = {"alertmanager": AlertmanagerChannel, "webhook": WebhookChannel, "slack": SlackChannel}
 
 
@@ -80,22 +84,14 @@ def build_channels(tables: Sequence[Mapping] | None, *, where: str = "finance_mo
     if not tables:
         return [LogChannel()]
     channels: list[Channel] = []
-    for index, raw in enumerate(tables):
-        here = f"{where}[{index}]"
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{here}: expected a table of channel settings, got {type(raw).__name__}")
+    names = Names("channel", _CHANNEL_NAME, "1 to 100 characters")
+    for here, raw in config_tables.tables(tables, where, "the settings of one channel"):
         table = _Table(raw, here)
         kind = table.get("type", str, required=True)
         if kind not in KEYS:
             raise table.error("type", f"unknown channel type {kind!r}; expected one of {', '.join(KEYS)}")
-        unknown = sorted(set(raw) - KEYS[kind] - {"type", "name"})
-        if unknown:
-            raise table.error(unknown[0], f"unknown key for a {kind} channel")
-        name = table.get("name", str, kind)
-        if not name or len(name) > 100:
-            raise table.error("name", "must be 1 to 100 characters")
-        if any(c.name == name for c in channels):
-            raise table.error("name", f"another channel is already named {name!r}; give each one a distinct name")
+        no_unknown_keys(here, raw, KEYS[kind] | {"type", "name"}, f"a {kind} channel has {', '.join(['type', 'name', *sorted(KEYS[kind])])}")
+        name = names.take(here, table.get("name", str, kind))
         channels.append(_build(kind, name, table, environ))
     return channels
 

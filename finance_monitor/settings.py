@@ -88,6 +88,7 @@ from pathlib import Path
 from shared.errors import ConfigError
 
 from .alert_lifecycle import AlertPolicy
+from .config_tables import Names, no_unknown_keys, tables
 from .detection import Rule
 from .fetch import FetchLimits
 from .spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector
@@ -101,7 +102,6 @@ DEMO_DETECTOR = {"kind": "binomial_share", "min_total": 6, "min_negative": 4, "m
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 SOURCE_KINDS = ("rss", "page", "replay")
 DETECTOR_KINDS = ("negative_volume", "binomial_share", "count", "ewma_share", "share_and_count")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,63}$")
 
 TOP_KEYS = {"sentiment_model", "bucket", "detect_every", "retrain_every", "misfire_grace", "topic_threshold", "batch_size",
@@ -217,42 +217,24 @@ def _rules(section: Mapping, bucket: timedelta, demo: bool) -> tuple[Rule, ...]:
     if "rules" not in section:
         return default_rules(bucket)
     entries, where = section["rules"], f"{SECTION}.rules"
-    if not isinstance(entries, list) or not entries:
+    if not entries:
         raise ConfigError(f"{where}: must be a non-empty list of tables ([[{where}]]), each a detector table with an optional name")
-    rules: list[Rule] = []
-    for i, entry in enumerate(entries):
-        at = f"{where}[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{at}: must be a table (a detector table with an optional name)")
+    rules, names = [], Names("rule", _RULE_NAME, "1-64 letters, digits, '-', '_' or '/'")
+    for at, entry in tables(entries, where, "a detector table with an optional name"):
         table = dict(entry)
-        name = table.pop("name", None)
-        if name is not None and (not isinstance(name, str) or not _RULE_NAME.match(name)):
-            raise ConfigError(f"{at}.name: must be 1-64 letters, digits, '-', '_' or '/'; got {name!r}")
-        rule = Rule.of(build_detector(table, at), name)
-        if rule.name in {r.name for r in rules}:
-            raise ConfigError(f"{at}.name: another rule is already called {rule.name!r}; give each rule its own name")
+        name = table.pop("name", None)  # none given: the detector's own name (rule_name)
+        rule = Rule.of(build_detector(table, at), None if name is None else names.valid(at, name))
         rules.append(rule)
+        names.unique(at, rule.name)
     return tuple(rules)
 
 
 def _sources(entries, base: Path) -> tuple[Source, ...]:
-    where = f"{SECTION}.sources"
-    if not isinstance(entries, list):
-        raise ConfigError(f"{where}: must be a list of tables ([[{where}]])")
-    sources, seen = [], set()
-    for i, entry in enumerate(entries):
-        at = f"{where}[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{at}: must be a table with name, kind, url or path, interval")
-        unknown = sorted(set(entry) - {"name", "kind", "url", "path", "interval"})
-        if unknown:
-            raise ConfigError(f"{at}.{unknown[0]}: unknown key; a source has name, kind, url or path, interval")
-        name = entry.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigError(f"{at}.name: must be 1-64 letters, digits, '-' or '_'; got {name!r}")
-        if name in seen:
-            raise ConfigError(f"{at}.name: {name!r} is used twice")
-        seen.add(name)
+    where, shape = f"{SECTION}.sources", "a source has name, kind, url or path, interval"
+    sources, names = [], Names("source")
+    for at, entry in tables(entries, where, shape):
+        no_unknown_keys(at, entry, {"name", "kind", "url", "path", "interval"}, shape)
+        name = names.take(at, entry.get("name"))
         kind = entry.get("kind")
         if kind not in SOURCE_KINDS:
             raise ConfigError(f"{at}.kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")

@@ -35,13 +35,14 @@ import numpy as np
 
 from shared.errors import ConfigError
 
+from .config_tables import Names, no_unknown_keys, tables
+
 GENERAL_TOPIC = "general-market"
 # Cosine similarity of all-MiniLM-L6-v2 between a headline and a one-sentence topic description.
 # On a handful of hand-written headlines against the default topics, clearly related pairs
 # scored 0.30-0.55 and unrelated ones at most 0.25: a first guess, not tuned on labelled data.
 DEFAULT_THRESHOLD = 0.3
 CONFIG_KEY = "finance_monitor.topics"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z.]{0,9})\b")
 _FIELDS = ("name", "description", "keywords", "tickers")
 
@@ -68,22 +69,11 @@ def _strings(where: str, value) -> tuple[str, ...]:
 
 def topics_from_config(entries) -> list[Topic]:
     """Topics from the ``[[finance_monitor.topics]]`` tables; a bad entry is a ConfigError naming its key."""
-    if not isinstance(entries, (list, tuple)):
-        raise ConfigError(f"{CONFIG_KEY}: must be a list of tables ([[{CONFIG_KEY}]])")
-    topics, seen = [], set()
-    for i, entry in enumerate(entries):
-        where = f"{CONFIG_KEY}[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: must be a table with {', '.join(_FIELDS)}")
-        unknown = sorted(set(entry) - set(_FIELDS))
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key; a topic has {', '.join(_FIELDS)}")
-        name = entry.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigError(f"{where}.name: must be 1-64 letters, digits, '-' or '_', starting with a letter or digit; got {name!r}")
-        if name in seen or name == GENERAL_TOPIC:
-            raise ConfigError(f"{where}.name: {name!r} is " + ("used twice" if name in seen else "the general topic every article already has"))
-        seen.add(name)
+    shape = f"a topic has {', '.join(_FIELDS)}"
+    topics, names = [], Names("topic", reserved={GENERAL_TOPIC: "the general topic every article already has"})
+    for where, entry in tables(entries, CONFIG_KEY, shape):
+        no_unknown_keys(where, entry, _FIELDS, shape)
+        name = names.take(where, entry.get("name"))
         description = entry.get("description", "")
         if not isinstance(description, str):
             raise ConfigError(f"{where}.description: must be a string")

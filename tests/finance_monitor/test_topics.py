@@ -115,7 +115,7 @@ def test_threshold_none_loads_no_model_and_uses_rules_only():
         (["banks"], "finance_monitor.topics[0]: must be a table"),
         ([{"name": "a b", "keywords": ["x"]}], "finance_monitor.topics[0].name"),
         ([{"keywords": ["x"]}], "finance_monitor.topics[0].name"),
-        ([{"name": "a", "keywords": ["x"]}, {"name": "a", "keywords": ["y"]}], "finance_monitor.topics[1].name: 'a' is used twice"),
+        ([{"name": "a", "keywords": ["x"]}, {"name": "a", "keywords": ["y"]}], "finance_monitor.topics[1].name: 'a' is already the name of finance_monitor.topics[0]"),
         ([{"name": GENERAL_TOPIC, "keywords": ["x"]}], "finance_monitor.topics[0].name"),
         ([{"name": "a", "keywords": "oil"}], "finance_monitor.topics[0].keywords"),
         ([{"name": "a", "keywords": ["oil", ""]}], "finance_monitor.topics[0].keywords"),
