@@ -33,8 +33,8 @@ from datetime import timedelta
 
 from shared.errors import ConfigError
 
-from . import config_tables
 from .config_tables import Names, no_unknown_keys
+from .config_tables import tables as table_list  # `tables` is build_channels' argument
 from .channels import AlertmanagerChannel, Channel, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 
 HTTP_KEYS = {"url", "timeout", "attempts", "backoff"}
@@ -85,7 +85,7 @@ def build_channels(tables: Sequence[Mapping] | None, *, where: str = "finance_mo
         return [LogChannel()]
     channels: list[Channel] = []
     names = Names("channel", _CHANNEL_NAME, "1 to 100 characters")
-    for here, raw in config_tables.tables(tables, where, "the settings of one channel"):
+    for here, raw in table_list(tables, where, "the settings of one channel"):
         table = _Table(raw, here)
         kind = table.get("type", str, required=True)
         if kind not in KEYS:
