@@ -202,19 +202,23 @@ class ActiveWatcher:
         self.current = current if current is not None else store.active()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One poll at a time: a caller's check() racing the thread's must not load one version twice,
+        # and must return only after the version it saw is serving.
+        self._lock = threading.Lock()
 
     def check(self) -> bool:
-        """Load the active version if it changed since the last look; True when one was loaded."""
-        active = self.store.active()
-        if active is None or active == self.current:
-            return False
-        seen, self.current = self.current, active  # tried once per change, not once per poll
-        try:
-            self.load(active)
-        except Exception:
-            log.exception("could not load %s; still serving %s", active, seen)
-            return False
-        return True
+        """Load the active version if it changed since the last look; True when this call loaded one."""
+        with self._lock:
+            active = self.store.active()
+            if active is None or active == self.current:
+                return False
+            seen, self.current = self.current, active  # tried once per change, not once per poll
+            try:
+                self.load(active)
+            except Exception:
+                log.exception("could not load %s; still serving %s", active, seen)
+                return False
+            return True
 
     def start(self) -> ActiveWatcher:
         def loop():

@@ -51,7 +51,7 @@ def test_corrections_teach_a_new_intent_and_the_server_switches_without_a_restar
     assert store.active() != first
 
     holder = plugin.state  # the BotHolder the chat service asks
-    assert holder.watcher.check() is True  # what the watcher thread does every reload_seconds
+    holder.watcher.check()  # what the watcher thread does every reload_seconds (it may have got there first)
     assert holder.version == store.active()
     assert "direct_debit" in holder.bot.detector.intents_
     body = client.post("/cs/api/chat", json={"message": "please stop my direct debit"}).json

@@ -117,3 +117,28 @@ def test_a_watcher_loads_each_promotion_once_and_keeps_serving_through_a_bad_one
             time.sleep(0.02)
     finally:
         watcher.stop()
+
+
+def test_a_check_racing_the_watcher_thread_returns_once_the_new_version_serves(tmp_path):
+    import threading
+
+    from shared.artifacts import ActiveWatcher
+
+    store = ArtifactStore(tmp_path / "store")
+    first = store.activate(make_artifact(store.new_version_dir(), "1"))
+    loading, release, loaded = threading.Event(), threading.Event(), []
+
+    def slow_load(path):
+        loading.set()
+        release.wait(5)
+        loaded.append(path.name)
+
+    watcher = ActiveWatcher(store, slow_load, current=first)
+    second = store.activate(make_artifact(store.new_version_dir(), "2"))
+    poller = threading.Thread(target=watcher.check)  # the watcher thread, mid-load
+    poller.start()
+    assert loading.wait(5)
+    threading.Timer(0.2, release.set).start()
+    assert watcher.check() is False  # the other poll loaded it ...
+    assert loaded == [second.name]  # ... once, and before this check returned
+    poller.join(5)
