@@ -68,6 +68,10 @@ class FineTuneConfig:
     # masks) and the two predictions are pulled together by this weight times their symmetric KL
     # divergence; 0 turns it off. Twice the training compute, nothing at inference.
     rdrop: float = 0.0
+    # Full mode: layer-wise learning-rate decay (Clark et al. 2020). The head and pooler train at
+    # ``learning_rate``, each encoder layer below at this factor times the one above, the embeddings
+    # lowest; 1.0 (one rate for all) turns it off.
+    layer_decay: float = 1.0
     calibrate: bool = True
     validation_fraction: float = 0.1  # carved from the training data when no eval_data is given
     fast_c_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)  # inverse regularisation tried in fast mode
@@ -104,6 +108,8 @@ class FineTuneConfig:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"layer_decay must be in (0, 1], 1 being off, got {self.layer_decay}")
         if self.rdrop < 0:
             raise ConfigError(f"rdrop must be 0 (off) or a positive weight, got {self.rdrop}")
         self.fast_c_grid = tuple(float(c) for c in self.fast_c_grid)
@@ -261,6 +267,28 @@ def _rdrop_trainer():
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     return RDropTrainer
+
+
+def _layerwise_optimizer(model: nn.Module, cfg: FineTuneConfig) -> torch.optim.Optimizer:
+    """AdamW whose learning rate falls by ``cfg.layer_decay`` per layer from the head down to the
+    embeddings; biases and LayerNorm weights without weight decay, as Trainer's own optimizer."""
+    layers = model.config.num_hidden_layers if hasattr(model, "config") else model.encoder.config.num_hidden_layers
+
+    def depth(name: str) -> int:  # 0 = embeddings, 1..layers = encoder layers, layers + 1 = pooler and head
+        if ".embeddings." in f".{name}":
+            return 0
+        if ".encoder.layer." in f".{name}":
+            return int(name.split("encoder.layer.")[1].split(".")[0]) + 1
+        return layers + 1
+
+    groups: dict[tuple[int, bool], list] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            no_decay = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+            groups.setdefault((depth(name), no_decay), []).append(param)
+    return torch.optim.AdamW([{"params": params, "lr": cfg.learning_rate * cfg.layer_decay ** (layers + 1 - d),
+                               "weight_decay": 0.0 if no_decay else cfg.weight_decay}
+                              for (d, no_decay), params in sorted(groups.items())], lr=cfg.learning_rate)
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -509,6 +537,8 @@ class TextClassifier(ProbabilisticTextClassifier):
                 compute_metrics=compute_metrics if has_eval else None,
                 compute_loss_func=loss,
                 callbacks=[EarlyStoppingCallback(cfg.early_stopping_patience)] if has_eval else [],
+                # The scheduler Trainer adds scales every group's rate alike (warm-up, then linear decay).
+                optimizers=(_layerwise_optimizer(model, cfg) if cfg.layer_decay < 1 else None, None),
             )
             trainer.train()
         return trainer.model, list(trainer.state.log_history)

@@ -71,7 +71,7 @@ def test_training_needs_two_labels():
         TextClassifier(config=FineTuneConfig(mode="fast")).fit(["a", "b"], ["x", "x"])
 
 
-@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}, {"rdrop": -1.0}])
+@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}, {"rdrop": -1.0}, {"layer_decay": 0.0}, {"layer_decay": 1.5}])
 def test_config_is_validated(bad):
     with pytest.raises(ConfigError):
         FineTuneConfig(**bad)
@@ -238,6 +238,27 @@ def test_r_drop_trains_on_two_dropout_passes_of_every_batch(tiny_data, monkeypat
     assert all(torch.equal(*batch.chunk(2)) for batch in seen)  # the same examples twice, for two dropout masks
     assert sum(len(batch) for batch in seen) == 2 * len(texts)
     assert clf.evaluate(texts, labels)["accuracy"] >= 0.9
+
+
+def test_layer_decay_trains_lower_layers_at_lower_rates(tiny_data):
+    from shared.classifier import _layerwise_optimizer
+
+    texts, labels = tiny_data
+    config = FineTuneConfig(mode="full", epochs=2, batch_size=16, learning_rate=1e-4, layer_decay=0.5, interpolation_grid=(0.0,))
+    clf = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
+    assert clf.evaluate(texts, labels)["accuracy"] >= 0.9
+
+    optimizer = _layerwise_optimizer(clf.model_, config)
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    params = dict(clf.model_.named_parameters())
+    assert len(rate) == len(params)  # every weight trains, once
+    layers = clf.model_.encoder.config.num_hidden_layers
+    assert rate[id(params["head.weight"])] == pytest.approx(1e-4)
+    assert rate[id(params["encoder.encoder.layer.5.attention.self.query.weight"])] == pytest.approx(1e-4 * 0.5)
+    assert rate[id(params["encoder.embeddings.word_embeddings.weight"])] == pytest.approx(1e-4 * 0.5 ** (layers + 1))
+    no_decay = {id(p) for group in optimizer.param_groups if group["weight_decay"] == 0 for p in group["params"]}
+    assert id(params["encoder.encoder.layer.0.output.LayerNorm.weight"]) in no_decay
+    assert id(params["head.weight"]) not in no_decay
 
 
 def test_continued_full_training_on_known_labels_keeps_the_trained_head(tiny_data):
