@@ -28,6 +28,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77"
 sys.path.insert(0, str(ROOT))
 
 from bench.machine_info import machine  # noqa: E402
+from shared.cli import add_set_option  # noqa: E402
 
 
 def write(name: str, result: dict) -> None:
@@ -38,15 +39,13 @@ def write(name: str, result: dict) -> None:
 
 
 def train(args) -> None:
-    from shared.classifier import FineTuneConfig, TextClassifier
+    from shared.classifier import FineTuneConfig, TextClassifier, parse_overrides
     from shared.datafiles import read_labelled
 
     train_texts, train_labels = read_labelled(args.data / "train.csv")
     val_texts, val_labels = read_labelled(args.data / "validation.csv")
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr, "pooling": args.pooling}.items() if v is not None}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = type(getattr(FineTuneConfig(), key))(value) if getattr(FineTuneConfig(), key) is not None else value
+    overrides |= parse_overrides(args.set)
     config = FineTuneConfig(mode=args.mode, **overrides)
     start = time.perf_counter()
     clf = TextClassifier(config=config).fit(train_texts, train_labels, eval_data=(val_texts, val_labels))
@@ -167,7 +166,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=float, help="override FineTuneConfig.epochs")
     parser.add_argument("--lr", type=float, help="override FineTuneConfig.learning_rate")
     parser.add_argument("--pooling", choices=["mean", "cls"], help="override FineTuneConfig.pooling")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any FineTuneConfig field, e.g. --set label_smoothing=0.1")
+    add_set_option(parser)
     parser.add_argument("--tag", default="", help="suffix for the result file and model directory (for tuning runs)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads for the latency step")
     parser.add_argument("--repeats", type=int, default=1000, help="single queries timed in the latency step")

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from shared.cli import add_set_option
 from shared.errors import DataError
 
 EXAMPLES = """examples:
@@ -48,7 +49,7 @@ def _with_oos(texts: list[str], intents: list[str], oos_file: Path | None) -> tu
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import FineTuneConfig
+    from shared.classifier import FineTuneConfig, parse_overrides
 
     from .oos import OutOfScopeDetector
     from .policy import choose_thresholds
@@ -57,7 +58,7 @@ def cmd_train(args) -> str:
     train = _with_oos(*_examples(args.intents, "train"), args.oos_train)
     val_texts, val_intents = _with_oos(*_examples(args.validation, "validation"), args.oos_validation)
     overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed, "soup": args.soup}.items() if v is not None}
-    config = FineTuneConfig(mode=args.mode, **overrides)
+    config = FineTuneConfig(mode=args.mode, **overrides | parse_overrides(args.set))
     start = time.perf_counter()
     detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
         *train, validation=(val_texts, val_intents), progress=not args.quiet)
@@ -233,6 +234,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "
                    "N times the training time, one model to serve")
+    add_set_option(p)
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.set_defaults(func=cmd_train)
 

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared.cli import add_set_option
+
 EXAMPLES = """examples:
   troika finance train --mode fast --out var/models/sentiment \\
       --train ../shared/data/financial_phrasebank/train.csv ../shared/data/twitter_financial_news_sentiment/train.csv \\
@@ -41,12 +43,12 @@ EXAMPLES = """examples:
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import FineTuneConfig
+    from shared.classifier import FineTuneConfig, parse_overrides
 
     from .sentiment import SentimentModel
 
-    overrides = {"epochs": args.epochs, "seed": args.seed}
-    config = FineTuneConfig(mode=args.mode, **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
+    config = FineTuneConfig(mode=args.mode, **overrides | parse_overrides(args.set))
     start = time.perf_counter()
     model = SentimentModel.train(args.train, args.validation, config=config, base_model=args.base_model, progress=not args.quiet)
     out = model.save(args.out)
@@ -227,6 +229,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="model directory to write; the int8 ONNX export goes to DIR-onnx")
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
+    add_set_option(p)
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.set_defaults(func=cmd_train)

@@ -134,6 +134,35 @@ class FineTuneConfig:
         return cls(**known)
 
 
+def parse_overrides(items: Sequence[str]) -> dict:
+    """``["learning_rate=1e-4", "soup=3"]`` → ``{"learning_rate": 0.0001, "soup": 3}``, typed as the fields'
+    defaults; a ConfigError names an unknown field or a value of the wrong kind."""
+    defaults, fields = FineTuneConfig(), FineTuneConfig.__dataclass_fields__
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or key not in fields or key == "mode":  # --mode is its own option
+            known = ", ".join(sorted(f for f in fields if f != "mode"))
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with KEY one of {known}")
+        default = getattr(defaults, key)
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false"):
+                    raise ValueError
+                value = text.lower() == "true"
+            elif isinstance(default, tuple):
+                value = tuple(float(v) for v in text.split(","))
+            elif default is None or key == "class_weight":
+                value = None if text.lower() == "none" else text
+            else:
+                value = type(default)(text)
+        except ValueError:
+            raise ConfigError(f"--set {item!r}: {text!r} is not a {type(default).__name__} like the default {default!r}") from None
+        values[key] = value
+    return values
+
+
 def _check_texts(texts) -> list[str]:
     if isinstance(texts, str):
         raise DataError("expected a list of texts, got a single string; wrap it in a list")

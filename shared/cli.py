@@ -51,14 +51,23 @@ def _load_any(model_dir: Path):
     return TextClassifier.load(model_dir)
 
 
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` on a command that trains (read by ``shared.classifier.parse_overrides``), so any
+    recipe tried in bench/ can be run again by the command that trains for real."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a training setting (a FineTuneConfig field), repeatable: e.g. --set learning_rate=1e-4 "
+                             "--set layer_decay=0.8; grids take commas (--set interpolation_grid=0,0.2); --set class_weight=none")
+
+
 def cmd_train(args) -> str:
-    from .classifier import FineTuneConfig, TextClassifier
+    from .classifier import FineTuneConfig, TextClassifier, parse_overrides
     from .datafiles import read_labelled
 
     texts, labels = read_labelled(args.train, args.text_col, args.label_col)
     eval_data = read_labelled(args.validation, args.text_col, args.label_col) if args.validation else None
     overrides = {"epochs": args.epochs, "learning_rate": args.lr, "batch_size": args.batch_size, "seed": args.seed, "pooling": args.pooling}
-    config = FineTuneConfig(mode=args.mode, **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None} | parse_overrides(args.set)
+    config = FineTuneConfig(mode=args.mode, **overrides)
     start = time.perf_counter()
     clf = TextClassifier(base_model=args.base_model, config=config).fit(texts, labels, eval_data=eval_data, progress=not args.quiet)
     out = clf.save(args.out)
@@ -166,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--batch-size", type=int, help="training batch size")
     p.add_argument("--seed", type=int, help="random seed (training is reproducible for a given seed)")
+    add_set_option(p)
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically; the old one is kept as .previous)")
     p.set_defaults(func=cmd_train)

@@ -74,6 +74,9 @@ def test_bad_input_is_one_line_and_exit_2(model, files, capsys):
     assert main(["cs", "train", "--intents", missing_column, "--validation", files["validation"], "--mode", "fast",
                  "--out", str(files["dir"] / "never")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    assert main(["cs", "train", "--intents", files["train"], "--validation", files["validation"], "--set", "rdrop=-1",
+                 "--out", str(files["dir"] / "never")]) == 2
+    assert "rdrop must be 0 (off) or a positive weight" in capsys.readouterr().err
     assert not (files["dir"] / "never").exists()
     assert main(["cs", "evaluate", "--model", str(files["dir"] / "nothing"), "--data", files["validation"]]) == 2
 

@@ -82,6 +82,14 @@ def test_a_bad_file_is_one_line_and_exit_2(trained, tmp_path, capsys, content, m
     assert not (tmp_path / "m").exists()
 
 
+def test_a_bad_training_setting_is_one_line_and_exit_2(trained, tmp_path, capsys):
+    _, pb, tw, _ = trained
+    capsys.readouterr()
+    assert main(["finance", "train", "--train", str(pb), "--validation", str(tw), "--set", "layer_decay=2", "--out", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip() == "troika: error: layer_decay must be in (0, 1], 1 being off, got 2.0"
+    assert not (tmp_path / "m").exists()
+
+
 def test_a_missing_model_is_one_line_and_exit_2(trained, tmp_path, capsys):
     _, pb, _, _ = trained
     capsys.readouterr()

@@ -77,6 +77,23 @@ def test_config_is_validated(bad):
         FineTuneConfig(**bad)
 
 
+def test_set_options_become_typed_config_fields():
+    from shared.classifier import parse_overrides
+
+    overrides = parse_overrides(["learning_rate=1e-4", "soup=2", "calibrate=false", "interpolation_grid=0,0.2", "class_weight=none"])
+    assert overrides == {"learning_rate": 1e-4, "soup": 2, "calibrate": False, "interpolation_grid": (0.0, 0.2), "class_weight": None}
+    assert FineTuneConfig(**overrides).soup == 2
+
+
+@pytest.mark.parametrize("item, message", [("lerning_rate=1e-4", "KEY one of"), ("learning_rate", "KEY=VALUE"),
+                                           ("mode=fast", "KEY one of"), ("soup=two", "not a int"), ("calibrate=maybe", "not a bool")])
+def test_a_bad_set_option_names_what_is_wrong(item, message):
+    from shared.classifier import parse_overrides
+
+    with pytest.raises(ConfigError, match=message):
+        parse_overrides([item])
+
+
 def test_imbalanced_labels_are_reweighted():
     clf = TextClassifier(config=FineTuneConfig(mode="fast"))
     clf.labels_ = ["a", "b"]

@@ -23,6 +23,19 @@ def test_train_prints_a_one_line_summary(tiny_csv, tmp_path, capsys):
     assert (out / "manifest.json").is_file()
 
 
+def test_set_overrides_a_training_setting_and_a_bad_one_writes_nothing(tiny_csv, tmp_path, capsys):
+    from shared.classifier import TextClassifier
+
+    out = tmp_path / "model"
+    argv = ["--quiet", "train-classifier", "--train", str(tiny_csv), "--mode", "fast", "--out", str(out)]
+    assert main([*argv, "--set", "fast_c_grid=2.5", "--set", "guard_size=0"]) == 0
+    config = TextClassifier.load(out).config
+    assert (config.fast_c_grid, config.guard_size) == ((2.5,), 0)
+    capsys.readouterr()
+    assert main([*argv[:-1], str(tmp_path / "other"), "--set", "fast_c_grid=big"]) == 2
+    assert "fast_c_grid" in capsys.readouterr().err and not (tmp_path / "other").exists()
+
+
 def test_evaluate_prints_json_metrics(trained, tiny_csv, capsys):
     assert main(["evaluate-classifier", "--model", str(trained), "--data", str(tiny_csv)]) == 0
     out, err = capsys.readouterr()
