@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine_info import machine  # noqa: E402
+from shared.cli import add_set_option  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 THROUGHPUT_HEADLINES = 5000
@@ -45,15 +46,10 @@ def throughput(model, texts: list[str]) -> float:
 def run(args) -> dict:
     from finance_monitor.sentiment import SentimentModel
     from finance_monitor.sentiment_data import read_sentiment_file
-    from shared.classifier import FineTuneConfig
+    from shared.classifier import FineTuneConfig, parse_overrides
 
     files = {name: args.data / folder for name, folder in SETS.items()}
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        default = getattr(FineTuneConfig(), key)
-        overrides[key] = type(default)(value) if default is not None else value
-    config = FineTuneConfig(mode=args.mode, **overrides)
+    config = FineTuneConfig(mode=args.mode, **parse_overrides(args.set))
     name = "sentiment" + (f"_{args.tag}" if args.tag else "")
     model_dir = ROOT / "var" / "bench" / name
 
@@ -155,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["fast", "full"], default="fast")
     parser.add_argument("--tag", default="", help="results go to bench/results/sentiment_<tag>.{json,md}")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="FineTuneConfig override, e.g. --set epochs=3")
+    add_set_option(parser)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", type=Path, help="score this trained model (and its DIR-onnx export) instead of training one")
     parser.add_argument("--quiet", action="store_true")
