@@ -153,12 +153,12 @@ def parse_overrides(items: Sequence[str]) -> dict:
                 value = text.lower() == "true"
             elif isinstance(default, tuple):
                 value = tuple(float(v) for v in text.split(","))
-            elif default is None or key == "class_weight":
+            elif key == "class_weight":  # "balanced", or none for no reweighting
                 value = None if text.lower() == "none" else text
             else:
                 value = type(default)(text)
         except ValueError:
-            raise ConfigError(f"--set {item!r}: {text!r} is not a {type(default).__name__} like the default {default!r}") from None
+            raise ConfigError(f"--set {item!r}: {text!r} is not a valid {type(default).__name__} (the default is {default!r})") from None
         values[key] = value
     return values
 

@@ -86,7 +86,7 @@ def test_set_options_become_typed_config_fields():
 
 
 @pytest.mark.parametrize("item, message", [("lerning_rate=1e-4", "KEY one of"), ("learning_rate", "KEY=VALUE"),
-                                           ("mode=fast", "KEY one of"), ("soup=two", "not a int"), ("calibrate=maybe", "not a bool")])
+                                           ("mode=fast", "KEY one of"), ("soup=two", "not a valid int"), ("calibrate=maybe", "not a valid bool")])
 def test_a_bad_set_option_names_what_is_wrong(item, message):
     from shared.classifier import parse_overrides
 
