@@ -145,7 +145,10 @@ def clean_text(text: str | None, limit: int = MAX_TEXT_CHARS) -> str:
     """
     if not text:
         return ""
-    text = strip_html(text[: limit * 4])
+    # Invisible characters go before parsing as well as after (entities can decode to them):
+    # "<A\x00>" is text to the parser but would become the tag "<A>", stripped on a second pass,
+    # and the dedupe keys rely on cleaning twice giving what cleaning once gave.
+    text = strip_html(_CONTROL.sub("", text[: limit * 4]))
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     text = _CONTROL.sub("", text)
     text = _SPACES.sub(" ", text)
