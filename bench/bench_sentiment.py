@@ -46,10 +46,10 @@ def throughput(model, texts: list[str]) -> float:
 def run(args) -> dict:
     from finance_monitor.sentiment import SentimentModel
     from finance_monitor.sentiment_data import read_sentiment_file
-    from shared.classifier import FineTuneConfig, parse_overrides
+    from shared.classifier import config_from_cli
 
     files = {name: args.data / folder for name, folder in SETS.items()}
-    config = FineTuneConfig(mode=args.mode, **parse_overrides(args.set))
+    config = config_from_cli(args.mode, args.set)
     name = "sentiment" + (f"_{args.tag}" if args.tag else "")
     model_dir = ROOT / "var" / "bench" / name
 

@@ -49,7 +49,7 @@ def _with_oos(texts: list[str], intents: list[str], oos_file: Path | None) -> tu
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import FineTuneConfig, parse_overrides
+    from shared.classifier import config_from_cli
 
     from .oos import OutOfScopeDetector
     from .policy import choose_thresholds
@@ -57,8 +57,7 @@ def cmd_train(args) -> str:
     # Read every file first: a bad one fails in a second, not after training.
     train = _with_oos(*_examples(args.intents, "train"), args.oos_train)
     val_texts, val_intents = _with_oos(*_examples(args.validation, "validation"), args.oos_validation)
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed, "soup": args.soup}.items() if v is not None}
-    config = FineTuneConfig(mode=args.mode, **overrides | parse_overrides(args.set))
+    config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed, soup=args.soup)
     start = time.perf_counter()
     detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
         *train, validation=(val_texts, val_intents), progress=not args.quiet)

@@ -43,12 +43,11 @@ EXAMPLES = """examples:
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import FineTuneConfig, parse_overrides
+    from shared.classifier import config_from_cli
 
     from .sentiment import SentimentModel
 
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed}.items() if v is not None}
-    config = FineTuneConfig(mode=args.mode, **overrides | parse_overrides(args.set))
+    config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed)
     start = time.perf_counter()
     model = SentimentModel.train(args.train, args.validation, config=config, base_model=args.base_model, progress=not args.quiet)
     out = model.save(args.out)

@@ -134,6 +134,11 @@ class FineTuneConfig:
         return cls(**known)
 
 
+def config_from_cli(mode: str, sets: Sequence[str], **options) -> FineTuneConfig:
+    """The training settings a command line gives: its own options (None: not given), then its ``--set`` items."""
+    return FineTuneConfig(mode=mode, **{k: v for k, v in options.items() if v is not None} | parse_overrides(sets))
+
+
 def parse_overrides(items: Sequence[str]) -> dict:
     """``["learning_rate=1e-4", "soup=3"]`` → ``{"learning_rate": 0.0001, "soup": 3}``, typed as the fields'
     defaults; a ConfigError names an unknown field or a value of the wrong kind."""

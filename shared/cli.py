@@ -60,14 +60,13 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> str:
-    from .classifier import FineTuneConfig, TextClassifier, parse_overrides
+    from .classifier import TextClassifier, config_from_cli
     from .datafiles import read_labelled
 
     texts, labels = read_labelled(args.train, args.text_col, args.label_col)
     eval_data = read_labelled(args.validation, args.text_col, args.label_col) if args.validation else None
-    overrides = {"epochs": args.epochs, "learning_rate": args.lr, "batch_size": args.batch_size, "seed": args.seed, "pooling": args.pooling}
-    overrides = {k: v for k, v in overrides.items() if v is not None} | parse_overrides(args.set)
-    config = FineTuneConfig(mode=args.mode, **overrides)
+    config = config_from_cli(args.mode, args.set, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+                             seed=args.seed, pooling=args.pooling)
     start = time.perf_counter()
     clf = TextClassifier(base_model=args.base_model, config=config).fit(texts, labels, eval_data=eval_data, progress=not args.quiet)
     out = clf.save(args.out)
