@@ -201,6 +201,17 @@ def test_saving_the_alert_again_keeps_its_acknowledgement(client, app, seeded):
     assert store.alert(seeded["firing"])["acknowledged_by"] == "admin" and store.alert(seeded["firing"])["windows_fired"] == 2
 
 
+def test_acknowledging_again_keeps_the_first_acknowledgement(client, app, seeded):
+    url = f"/finance/api/alerts/{seeded['firing']}/ack"
+    first = client.post(url, json={"by": "alice"}, headers=ADMIN).json
+    store = app.extensions["test.monitor"].store
+    store.acknowledge_alert(seeded["firing"], "carol", at=NOW + dt.timedelta(hours=3))  # later, by someone else
+    again = client.post(url, json={"by": "bob"}, headers=ADMIN)
+    assert again.status_code == 200
+    assert (again.json["acknowledged_by"], again.json["acknowledged_at"]) == ("alice", first["acknowledged_at"])
+    assert client.post("/finance/api/alerts/999999/ack", json={}, headers=ADMIN).status_code == 404
+
+
 def test_admin_routes_are_closed_when_no_token_is_configured(tmp_path, db_url):
     app = make_app(tmp_path, db_url, admin_token="")
     alert_id = seed(app.extensions["test.monitor"].store)["firing"]
