@@ -382,3 +382,11 @@ def test_metrics_count_articles_alerts_per_topic_and_job_errors(client):
     assert 'troika_finance_job_runs_total{job="source:wire",outcome="error"} 1.0' in text
     assert 'troika_finance_source_last_ok_timestamp_seconds{source="wire"}' in text
     assert "process_" in text or "python_info" in text
+
+
+def test_an_unknown_topics_page_is_an_html_404_and_its_api_keeps_the_json_error(client, seeded):
+    page = client.get("/finance/topics/nope<b>")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "Not found" in page.text and "no topic &#39;nope&lt;b&gt;&#39;" in page.text  # escaped, like every page
+    api = client.get("/finance/api/topics/nope/trend")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
