@@ -6,15 +6,7 @@
     type = "alertmanager"                      # alertmanager | webhook | slack | email | log
     url = "http://alertmanager.internal:9093"  # base URL; we POST <url>/api/v2/alerts
 
-    [[finance_monitor.channels]]
-    type = "email"
-    host = "smtp.example.com"
-    port = 587
-    starttls = true
-    username = "alerts@example.com"
-    password_env = "TROIKA_SMTP_PASSWORD"      # or password = "..." (kept out of logs and reprs)
-    from = "troika <alerts@example.com>"
-    to = ["risk-desk@example.com"]
+One example of each type is in ``config_example.py`` (``troika config`` prints it).
 
 Keys per type (defaults in brackets): every type takes ``name`` [its type]; HTTP types
 (alertmanager, webhook, slack) take ``url``, ``timeout`` [5 s], ``attempts`` [3],
