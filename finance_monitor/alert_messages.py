@@ -33,6 +33,7 @@ class Notice:
     alert_id: int
     headlines: list[str] = field(default_factory=list)
     dashboard_url: str | None = None
+    server_url: str | None = None  # the server's own dashboard URL: Alertmanager's generatorURL when no dashboard_url is set
 
     @property
     def alert(self):
@@ -46,6 +47,11 @@ class Notice:
     def link(self) -> str:
         """Where a reader sees this alert (the dashboard's alert page, when one is configured)."""
         return f"{self.dashboard_url.rstrip('/')}/alerts/{self.alert_id}" if self.dashboard_url else ""
+
+    @property
+    def generator_url(self) -> str:
+        """Where Alertmanager's "source" link points: the alert's dashboard link, else the server's dashboard."""
+        return self.link or self.server_url or ""
 
 
 def rfc3339(moment: dt.datetime) -> str:
@@ -107,9 +113,10 @@ def alertmanager_alerts(notice: Notice, *, firing_ttl: dt.timedelta) -> list[dic
     """Body of ``POST /api/v2/alerts``.
 
     A firing alert gets ``endsAt`` = now + ``firing_ttl``: Alertmanager resolves an alert whose
-    end passed (or, with no end, after its resolve_timeout, 5 min by default) unless it is
-    pushed again, as Prometheus keeps doing. We push on events only, so the horizon must
-    outlast the gap to the next event; a resolution sets the real end.
+    end passed unless it is pushed again. Like Prometheus, the monitor re-sends every firing
+    alert on each detection pass (``channels.refresh``), so ``firing_ttl`` is a few of those
+    intervals: an alert troika stops sending (process gone) ends on its own soon after; a
+    resolution sets the real end.
     """
     alert = notice.alert
     if notice.resolved:
@@ -118,8 +125,8 @@ def alertmanager_alerts(notice: Notice, *, firing_ttl: dt.timedelta) -> list[dic
         ends = max(notice.event.at, dt.datetime.now(dt.timezone.utc)) + firing_ttl
     body = {"labels": labels(notice), "annotations": annotations(notice), "startsAt": rfc3339(alert.started_at),
             "endsAt": rfc3339(max(ends, alert.started_at))}
-    if notice.link:
-        body["generatorURL"] = notice.link
+    if notice.generator_url:
+        body["generatorURL"] = notice.generator_url
     return [body]
 
 

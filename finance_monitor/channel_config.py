@@ -6,19 +6,12 @@
     type = "alertmanager"                      # alertmanager | webhook | slack | email | log
     url = "http://alertmanager.internal:9093"  # base URL; we POST <url>/api/v2/alerts
 
-    [[finance_monitor.channels]]
-    type = "email"
-    host = "smtp.example.com"
-    port = 587
-    starttls = true
-    username = "alerts@example.com"
-    password_env = "TROIKA_SMTP_PASSWORD"      # or password = "..." (kept out of logs and reprs)
-    from = "troika <alerts@example.com>"
-    to = ["risk-desk@example.com"]
+One example of each type is in ``config_example.py`` (``troika config`` prints it).
 
 Keys per type (defaults in brackets): every type takes ``name`` [its type]; HTTP types
 (alertmanager, webhook, slack) take ``url``, ``timeout`` [5 s], ``attempts`` [3],
-``backoff`` [1 s]; alertmanager ``firing_ttl_hours`` [24]; webhook ``receiver`` ["troika"];
+``backoff`` [1 s]; alertmanager ``firing_ttl_hours`` [4 × ``detect_every``: firing alerts are re-sent
+on every detection pass]; webhook ``receiver`` ["troika"];
 email ``host``, ``port`` [25, 587 with starttls], ``starttls`` [false], ``username``,
 ``password`` / ``password_env``, ``from``, ``to`` (a string or a list), ``timeout`` [10 s],
 ``attempts`` [3], ``backoff`` [2 s]. A missing or unknown key is a ConfigError naming it.
@@ -106,7 +99,8 @@ def _build(kind: str, name: str, table: _Table, environ: Mapping[str, str]) -> C
         common = dict(name=name, url=url, timeout=float(table.positive("timeout", 5.0)),
                       attempts=int(table.positive("attempts", 3, int)), backoff=float(table.get("backoff", (int, float), 1.0)))
         if kind == "alertmanager":
-            return AlertmanagerChannel(**common, firing_ttl=timedelta(hours=table.positive("firing_ttl_hours", 24)))
+            hours = table.positive("firing_ttl_hours", 24) if "firing_ttl_hours" in table.table else None
+            return AlertmanagerChannel(**common, firing_ttl=timedelta(hours=hours) if hours else None)
         if kind == "webhook":
             return WebhookChannel(**common, receiver=table.get("receiver", str, "troika"))
         return SlackChannel(**common)

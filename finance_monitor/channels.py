@@ -30,7 +30,7 @@ from shared.storage import redact_url
 from shared.webhooks import Attempt, deliver
 
 from . import alert_messages as messages
-from .alert_lifecycle import AlertEvent
+from .alert_lifecycle import Alert, AlertEvent
 from .alert_messages import Notice
 from .email_channel import EmailChannel  # noqa: F401  (a channel like the others; built by channel_config)
 from .store import MonitorStore
@@ -137,17 +137,31 @@ class HttpChannel:
                        timeout=self.timeout, sleep=self.sleep)
 
 
+# endsAt of a firing alert, in re-send intervals: Prometheus uses 4 (a few missed sends never resolve it).
+RESEND_TTL_INTERVALS = 4
+
+
 @dataclass
 class AlertmanagerChannel(HttpChannel):
-    """Pushes to Prometheus Alertmanager's API, so a team routes, groups and silences our alerts there."""
+    """Pushes to Prometheus Alertmanager's API, so a team routes, groups and silences our alerts there.
 
-    firing_ttl: timedelta = timedelta(hours=24)
+    Alertmanager forgets an alert once its ``endsAt`` passes, so the monitor re-sends every firing
+    alert on each detection pass (``resends``; see :func:`refresh`); ``firing_ttl`` is a few of those
+    intervals. ``None`` until the monitor sets it from its ``detect_every``."""
+
+    firing_ttl: timedelta | None = None
+    resends: bool = field(default=True, init=False)  # wants firing alerts again and again, not once
+
+    def use_interval(self, seconds: float) -> None:
+        """Fit the firing horizon to the re-send interval, unless troika.toml set ``firing_ttl_hours``."""
+        if self.firing_ttl is None:
+            self.firing_ttl = timedelta(seconds=RESEND_TTL_INTERVALS * seconds)
 
     def endpoint(self) -> str:
         return self.url.rstrip("/") + "/api/v2/alerts"
 
     def payload(self, notice: Notice):
-        return messages.alertmanager_alerts(notice, firing_ttl=self.firing_ttl)
+        return messages.alertmanager_alerts(notice, firing_ttl=self.firing_ttl or timedelta(seconds=RESEND_TTL_INTERVALS * 300))
 
 
 @dataclass
@@ -178,15 +192,51 @@ class DeliveryResult:
 
 
 def dispatch(events: Iterable[AlertEvent], channels: Sequence[Channel], store: MonitorStore, *,
-             dashboard_url: str | None = None) -> list[DeliveryResult]:
+             dashboard_url: str | None = None, server_url: str | None = None) -> list[DeliveryResult]:
     """Send every event to every channel, recording each attempt; returns one result per (event, channel)."""
     results = []
     for event in events:
         alert_id = alert_id_for(store, event)
-        notice = Notice(event, alert_id, headlines_for(store, event.alert.evidence), dashboard_url)
+        notice = Notice(event, alert_id, headlines_for(store, event.alert.evidence), dashboard_url, server_url)
         for channel in channels:
             results.append(DeliveryResult(alert_id, event.kind, channel.name, _send_recorded(channel, notice, store)))
     return results
+
+
+def resending(channels: Sequence[Channel]) -> list[Channel]:
+    """The channels that want firing alerts re-sent until they resolve (Alertmanager's API)."""
+    return [c for c in channels if getattr(c, "resends", False)]
+
+
+def refresh(alerts: Iterable[Alert], at, channels: Sequence[Channel], store: MonitorStore, *,
+            dashboard_url: str | None = None, server_url: str | None = None) -> list[DeliveryResult]:
+    """Send the still-firing ``alerts`` again to the re-sending channels only, so Alertmanager keeps
+    them (and one configured after they fired learns of them). Only failed tries are recorded, as
+    event ``refresh``: a success every pass would bury the alert's real deliveries."""
+    targets = resending(channels)
+    results = []
+    for alert in alerts if targets else ():
+        alert_id = alert_id_for(store, AlertEvent("fired", at, alert))
+        notice = Notice(AlertEvent("fired", at, alert), alert_id, headlines_for(store, alert.evidence), dashboard_url, server_url)
+        for channel in targets:
+            results.append(DeliveryResult(alert_id, "refresh", channel.name, _send_quiet(channel, notice, store)))
+    return results
+
+
+def _send_quiet(channel: Channel, notice: Notice, store: MonitorStore) -> bool:
+    """One re-send; a failure is recorded (the last try's status and error), a success is not."""
+    tries: list[Attempt] = []
+    try:
+        ok = channel.send(notice, tries.append)
+    except Exception as exc:  # as in _send_recorded: one channel's bug must not stop the others
+        log.exception("channel %s failed re-sending alert %d", channel.name, notice.alert_id)
+        tries.append(Attempt(len(tries) + 1, False, error=f"unexpected {type(exc).__name__}: {exc}"[:500]))
+        ok = False
+    if not ok and tries:
+        last = tries[-1]
+        store.record_delivery(notice.alert_id, "refresh", channel.name, last.attempt, False,
+                              status_code=last.status_code, error=last.error)
+    return ok
 
 
 def _send_recorded(channel: Channel, notice: Notice, store: MonitorStore) -> bool:

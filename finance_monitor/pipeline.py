@@ -52,7 +52,7 @@ from shared.storage import engine_for, migrate, upsert
 from .alert_lifecycle import Alert, AlertBook, AlertEvent
 from .buckets import ScoredItem, bucket_start
 from .channel_config import build_channels
-from .channels import alert_id_for, dispatch
+from .channels import alert_id_for, dispatch, refresh, resending
 from .detection import detect_windows, rules_key
 from .ingest import normalise
 from .poll import PollResult, poll_feed, poll_page
@@ -204,6 +204,8 @@ class Monitor:
         self.rules_key = rules_key(settings.rules)
         self.policy = settings.policy
         self.channels = list(channels) if channels is not None else build_channels(list(settings.channels))
+        for channel in resending(self.channels):
+            channel.use_interval(settings.detect_every)  # each detection pass re-sends: endsAt spans a few
         self.config = dict(config or {})
         self.admin_token = settings.admin_token
         self.clock = clock
@@ -360,6 +362,7 @@ class Monitor:
         last = dt.datetime.fromisoformat(saved["last_window_end"]) if same_rule and saved.get("last_window_end") else None
         since = max(last, end - MAX_CATCHUP * size) if last else end - FIRST_LOOKBACK * size
         if since >= end:
+            self._refresh(book.firing(), set(), now)
             return {"windows": 0, "fired": 0, "resolved": 0, "firing": len(book.firing())}
         start = since - max(rule.depth for rule in self.rules) * size
         events = detect_windows(self.scored_items(start, end), self.topic_names, size, self.rules, book,
@@ -371,11 +374,31 @@ class Monitor:
             self.store.save_alert(alert)
         loud = [e for e in events if not self.store.is_silenced(alert_id_for(self.store, e), now)]  # a person silenced it
         if loud:
-            dispatch([self._fresh(e, book) for e in loud], self.channels, self.store, dashboard_url=self.settings.dashboard_url)
+            dispatch([self._fresh(e, book) for e in loud], self.channels, self.store, dashboard_url=self.settings.dashboard_url,
+                     server_url=self.server_url())
+        self._refresh(book.firing(), {e.alert.fingerprint for e in loud if e.kind != "resolved"}, now)
         self.store.save_state(BOOK_STATE, {"rule": self.rules_key, "book": book.to_dict(), "last_window_end": end.isoformat()})
         windows = int((end - since) / size) * len(self.topic_names)
         counts = {k: sum(e.kind == k for e in events) for k in ("fired", "escalated", "resolved")}
         return {"windows": windows, **counts, "firing": len(book.firing()), "silenced": len(events) - len(loud)}
+
+    def _refresh(self, firing: list[Alert], just_sent: set[str], now: dt.datetime) -> None:
+        """Re-send what still fires to Alertmanager-style channels (Prometheus does the same each
+        evaluation), except what this pass already sent and what a person silenced."""
+        again = [a for a in firing if a.fingerprint not in just_sent and not self.store.is_silenced(
+            alert_id_for(self.store, AlertEvent("fired", now, a)), now)]
+        if again:
+            refresh(again, now, self.channels, self.store, dashboard_url=self.settings.dashboard_url,
+                    server_url=self.server_url())
+
+    def server_url(self) -> str:
+        """This server's dashboard, for Alertmanager's generatorURL when no dashboard_url is set."""
+        host = self.suite.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "localhost"  # listening everywhere: a wildcard address is no link
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.suite.port}/finance/"
 
     @staticmethod
     def _fresh(event: AlertEvent, book: AlertBook) -> AlertEvent:

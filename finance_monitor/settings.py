@@ -6,7 +6,8 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
     sentiment_model = ""        # a directory from `troika finance train` (its -onnx export is preferred
                                 # when it exists beside it); "" = the demo model, trained on first start
     bucket = "hour"             # "hour" or "day": the trend and detection bucket
-    detect_every = 300          # seconds between detection runs
+    detect_every = 300          # seconds between detection runs; each re-sends firing alerts to Alertmanager
+                                # channels, whose endsAt is 4 x this (see channel_config)
     retrain_every = 0           # seconds between retraining runs (learning analysts' sentiment corrections,
                                 # see README); 0 = no retraining job
     misfire_grace = 120         # seconds a late job run may still start; later runs are recorded as missed

@@ -237,8 +237,14 @@ class MonitorStore:
         return dict(row._mapping) if row else None
 
     def acknowledge_alert(self, alert_id: int, by: str, *, at: dt.datetime | None = None) -> dict | None:
-        """Mark the alert seen by ``by``; the updated alert, or None when there is no such alert."""
-        return self._update_alert(alert_id, acknowledged_at=at or self.clock(), acknowledged_by=by[:100])
+        """Mark the alert seen by ``by``; the alert, or None when there is no such alert.
+
+        Idempotent: a second acknowledgement changes nothing, so the alert keeps who saw it first
+        and when (the update only matches a row not acknowledged yet, which also settles a race)."""
+        with self.engine.begin() as c:
+            c.execute(alerts.update().where(alerts.c.id == alert_id, alerts.c.acknowledged_at.is_(None))
+                      .values(acknowledged_at=at or self.clock(), acknowledged_by=by[:100]))
+        return self.alert(alert_id)
 
     def silence_alert(self, alert_id: int, until: dt.datetime | None, by: str) -> dict | None:
         """Hold the alert's notifications until ``until`` (None lifts the silence); None when there is no such alert."""

@@ -106,7 +106,7 @@ deliveries = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("alert_id", sa.Integer, sa.ForeignKey("fm_alerts.id", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("event", sa.String(16), nullable=False),  # fired | escalated | resolved
+    sa.Column("event", sa.String(16), nullable=False),  # fired | escalated | resolved | refresh (a failed re-send to Alertmanager)
     sa.Column("channel", sa.String(100), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("ok", sa.Boolean, nullable=False),

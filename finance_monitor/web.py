@@ -527,7 +527,10 @@ def make_blueprint(monitor) -> Blueprint:
 
     @bp.get("/topics/<name>")
     def topic_page(name):
-        topic = views.topic(name)
+        try:
+            topic = views.topic(name)
+        except NotFoundError as exc:  # a person followed a link: a page, not the API's JSON error
+            return page("not_found.html", message=str(exc)), 404
         data = views.trend_out(name, TrendQuery())
         return page("topic.html", topic=topic, data=data, articles=views.articles(topic=name, limit=50),
                     alerts=views.alerts(topic=name, limit=10))

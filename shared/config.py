@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import importlib
+import importlib.util
 import json
 import os
 import tomllib
@@ -259,7 +261,37 @@ def describe(config: Config | None = None) -> str:
         shown = (_toml("<set>") if value else '""  # not set') if _is_secret(key) else _toml(value)
         lines += [f"# {KEYS[key]}", f"# default: {_toml(default)}; environment: {ENV_PREFIX}{key.upper()}", f"{key} = {shown}", ""]
     for name, table in config.sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml('<set>') if _is_secret(k) else _toml(v)}" for k, v in table.items()]
-        lines.append("")
+        lines += _table_lines(name, table, f"[{name}]")
+    for app in config.apps:
+        lines += _example_lines(app)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _is_table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _table_lines(name: str, table: Mapping, header: str) -> list[str]:
+    """One table as TOML: its plain keys, then its tables ([name.sub]) and lists of tables
+    ([[name.sub]]) as blocks of their own, as a person writes them, not as inline tables."""
+    nested = {k: v for k, v in table.items() if isinstance(v, dict) or _is_table_list(v)}
+    lines = [header] + [f"{k} = {_toml('<set>') if _is_secret(k) else _toml(v)}" for k, v in table.items() if k not in nested]
+    lines.append("")
+    for key, value in nested.items():
+        for item in value if isinstance(value, list) else [value]:
+            sub = f"{name}.{key}"
+            lines += _table_lines(sub, item, f"[[{sub}]]" if isinstance(value, list) else f"[{sub}]")
+    return lines
+
+
+def _example_lines(app: str) -> list[str]:
+    """An app's commented example tables (``<app>.config_example.EXAMPLE``), for the settings
+    that have no single default: lists of tables such as ``[[finance_monitor.channels]]``."""
+    try:
+        spec = importlib.util.find_spec(f"{app}.config_example")
+    except ModuleNotFoundError:  # the app package itself is not installed
+        return []
+    if spec is None:
+        return []
+    example = importlib.import_module(f"{app}.config_example").EXAMPLE
+    return [f"# --- {app}: examples; uncomment and edit to use ---"] + [f"# {line}".rstrip() for line in example.strip().splitlines()] + [""]

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -24,6 +25,21 @@ from .classifier import ProbabilisticTextClassifier
 ARTIFACT_KIND = "onnx-classifier"
 ENCODER_KIND = "onnx-encoder"
 MODEL_FILE = "model.onnx"
+
+
+class _QuietQuantisation(logging.Filter):
+    """Drops onnxruntime.quantization's INFO chatter (one line per tensor it skips), which it
+    logs through the *root* logger with ``logging.info``: no logger of its own to turn down.
+    Warnings and errors still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        path = record.pathname.replace("\\", "/")
+        return record.levelno >= logging.WARNING or "/onnxruntime/quantization/" not in path
+
+
+logging.getLogger().addFilter(_QuietQuantisation())
+# Its modules that do have loggers (shape inference, the n-bit quantisers): same rule.
+logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
 
 
 class _LogitsOnly(nn.Module):

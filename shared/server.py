@@ -23,7 +23,7 @@ from typing import Any
 
 import faiss
 import waitress
-from flask import Blueprint, Flask, render_template_string
+from flask import Blueprint, Flask, render_template_string, send_from_directory
 
 from .config import Config
 from .errors import ConfigError
@@ -116,6 +116,11 @@ def build_app(config: Config, plugins: Iterable[Plugin] | None = None) -> Flask:
             apps.append({"plugin": plugin, "ready": ok, "detail": detail})
         return render_template_string(LANDING, apps=apps, missing=missing)
 
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for /favicon.ico whatever the page says; an SVG under that name is what they all render.
+        return send_from_directory(app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+
     app.extensions["troika.plugins"] = plugins
     return app
 
@@ -174,6 +179,7 @@ LANDING = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>troika</title>
 <link rel="stylesheet" href="{{ url_for('static', filename='troika.css') }}">
+<link rel="icon" href="{{ url_for('static', filename='favicon.svg') }}" type="image/svg+xml">
 </head>
 <body>
 <main>

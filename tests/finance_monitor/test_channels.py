@@ -341,3 +341,32 @@ def test_alerts_reach_a_real_alertmanager_and_resolve_there(store, alertmanager)
     assert ours() == []
     rows = store.deliveries(results[0].alert_id)
     assert [(r["event"], r["ok"], r["status_code"]) for r in rows] == [("fired", True, 200), ("resolved", True, 200)]
+
+
+def test_a_refresh_reaches_a_real_alertmanager_with_a_short_end_and_only_resending_channels_get_it(store, alertmanager):
+    from finance_monitor.channels import refresh
+
+    url, http = alertmanager
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    alert = make_alert(started=now - dt.timedelta(hours=1), severity="critical")
+    channel = AlertmanagerChannel("alertmanager", url, sleep=NO_SLEEP)
+    channel.use_interval(60)
+    log_channel = LogChannel()
+    results = refresh([alert], now, [channel, log_channel], store, server_url="http://127.0.0.1:8000/finance/")
+    assert [(r.channel, r.event, r.delivered) for r in results] == [("alertmanager", "refresh", True)]
+    listed = json.loads(http.request("GET", url + "/api/v2/alerts?filter=source%3D%22troika%22").data)
+    (active,) = [a for a in listed if a["labels"]["fingerprint"] == alert.fingerprint]
+    assert active["generatorURL"] == "http://127.0.0.1:8000/finance/"
+    assert dt.datetime.fromisoformat(active["endsAt"]) - now <= dt.timedelta(minutes=4, seconds=5)
+    assert store.deliveries(results[0].alert_id) == []  # a successful re-send leaves no row
+
+
+def test_a_failed_refresh_is_recorded_as_a_refresh_delivery(store):
+    from finance_monitor.channels import refresh
+
+    alert = make_alert(started=dt.datetime.now(UTC) - dt.timedelta(hours=1))
+    down = AlertmanagerChannel("alertmanager", "http://127.0.0.1:9", attempts=1, timeout=1, sleep=NO_SLEEP)
+    (result,) = refresh([alert], dt.datetime.now(UTC), [down], store)
+    assert not result.delivered
+    [row] = store.deliveries(result.alert_id)
+    assert (row["event"], row["channel"], row["ok"]) == ("refresh", "alertmanager", False) and row["error"]

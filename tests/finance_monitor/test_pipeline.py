@@ -235,3 +235,46 @@ def test_a_failing_source_is_recorded_in_its_state_and_raised_for_the_job_record
         monitor.poll_source("gone")
     state = monitor.store.source_state("gone")
     assert state["last_status"] == "error" and state["last_error"] and state["last_ok_at"] is None
+
+
+# ---- re-sending to Alertmanager ----------------------------------------------------------------
+
+
+def alertmanager_stub(received: list):
+    """A stand-in for Alertmanager's POST /api/v2/alerts that keeps every body it gets."""
+
+    class Handler(QuietHandler):
+        def do_POST(self):
+            import json
+
+            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send(200, b"")
+
+    return serve(Handler)
+
+
+def test_an_alert_fired_before_an_alertmanager_channel_existed_reaches_it_after_a_restart_and_keeps_being_sent(db_url):
+    now = dt.datetime(2026, 5, 4, 13, 0, tzinfo=UTC)
+    clock = Clock(now)
+    with feed_server(burst_feed(now)) as base:
+        monitor = make_monitor(db_url, {**SYNTHETIC, "sources": [{"name": "wire", "kind": "rss", "url": f"{base}/f.xml"}]}, clock=clock)
+        monitor.poll_source("wire")
+    assert monitor.detect()["fired"] >= 1  # only the log channel is configured
+    [alert] = monitor.store.alerts(topic="banks")
+
+    received = []
+    with alertmanager_stub(received) as am:
+        clock.now += dt.timedelta(minutes=5)  # same hour: nothing new to judge, the alert still fires
+        section = {**SYNTHETIC, "sources": [{"name": "wire", "kind": "rss", "url": "http://127.0.0.1:9/"}],
+                   "channels": [{"type": "alertmanager", "url": am}, {"type": "webhook", "name": "hook", "url": f"{am}/hook"}]}
+        restarted = make_monitor(db_url, section, clock=clock)
+        restarted.detect()
+        restarted.detect()  # the next pass sends it again
+    bodies = [body for path, body in received if path == "/api/v2/alerts" and body[0]["labels"]["topic"] == "banks"]
+    assert len(bodies) == 2
+    ends = dt.datetime.fromisoformat(bodies[0][0]["endsAt"].replace("Z", "+00:00"))
+    assert ends - dt.datetime.now(UTC) <= dt.timedelta(seconds=4 * 300 + 5)  # a few detection intervals, not a day
+    assert bodies[0][0]["generatorURL"] == "http://127.0.0.1:8000/finance/"  # no dashboard_url: the server's own
+    assert not [p for p, _ in received if p == "/hook"]  # a webhook got its "fired" once; it is not re-sent
+    assert [a["id"] for a in restarted.store.alerts(topic="banks")] == [alert["id"]]  # no new alert rows
+    assert [d["event"] for d in restarted.store.deliveries(alert["id"])] == ["fired"]  # successful re-sends leave no rows

@@ -201,6 +201,17 @@ def test_saving_the_alert_again_keeps_its_acknowledgement(client, app, seeded):
     assert store.alert(seeded["firing"])["acknowledged_by"] == "admin" and store.alert(seeded["firing"])["windows_fired"] == 2
 
 
+def test_acknowledging_again_keeps_the_first_acknowledgement(client, app, seeded):
+    url = f"/finance/api/alerts/{seeded['firing']}/ack"
+    first = client.post(url, json={"by": "alice"}, headers=ADMIN).json
+    store = app.extensions["test.monitor"].store
+    store.acknowledge_alert(seeded["firing"], "carol", at=NOW + dt.timedelta(hours=3))  # later, by someone else
+    again = client.post(url, json={"by": "bob"}, headers=ADMIN)
+    assert again.status_code == 200
+    assert (again.json["acknowledged_by"], again.json["acknowledged_at"]) == ("alice", first["acknowledged_at"])
+    assert client.post("/finance/api/alerts/999999/ack", json={}, headers=ADMIN).status_code == 404
+
+
 def test_admin_routes_are_closed_when_no_token_is_configured(tmp_path, db_url):
     app = make_app(tmp_path, db_url, admin_token="")
     alert_id = seed(app.extensions["test.monitor"].store)["firing"]
@@ -371,3 +382,11 @@ def test_metrics_count_articles_alerts_per_topic_and_job_errors(client):
     assert 'troika_finance_job_runs_total{job="source:wire",outcome="error"} 1.0' in text
     assert 'troika_finance_source_last_ok_timestamp_seconds{source="wire"}' in text
     assert "process_" in text or "python_info" in text
+
+
+def test_an_unknown_topics_page_is_an_html_404_and_its_api_keeps_the_json_error(client, seeded):
+    page = client.get("/finance/topics/nope<b>")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "Not found" in page.text and "no topic &#39;nope&lt;b&gt;&#39;" in page.text  # escaped, like every page
+    api = client.get("/finance/api/topics/nope/trend")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"

@@ -170,3 +170,32 @@ def test_every_key_is_documented():
     fields = {f.name for f in dataclasses.fields(Config)} - {"sections"}
     assert set(KEYS) == fields
     assert all(len(help) > 10 for help in KEYS.values())
+
+
+def test_describe_writes_app_tables_and_lists_of_tables_as_toml_blocks(tmp_path):
+    import tomllib
+
+    path = tmp_path / "troika.toml"
+    path.write_text('[finance_monitor]\nbucket = "day"\n[finance_monitor.alerts]\nresolve_after = 3\n'
+                    '[[finance_monitor.channels]]\ntype = "alertmanager"\nurl = "http://am:9093"\n'
+                    '[[finance_monitor.channels]]\ntype = "email"\nhost = "smtp"\npassword = "pw-secret"\nto = "a@b.c"\n')
+    text = describe(load_config(path, env={}))
+    assert "[finance_monitor.alerts]\nresolve_after = 3" in text and text.count("[[finance_monitor.channels]]\n") >= 2
+    assert "pw-secret" not in text
+    read = tomllib.loads(text)["finance_monitor"]  # what it prints is TOML that reads back
+    assert read["bucket"] == "day" and read["alerts"] == {"resolve_after": 3}
+    assert [c["type"] for c in read["channels"]] == ["alertmanager", "email"] and read["channels"][1]["password"] == "<set>"
+
+
+def test_describe_shows_a_commented_example_of_every_alert_channel_type_and_it_builds():
+    import tomllib
+
+    from finance_monitor.channel_config import KEYS as CHANNEL_TYPES
+    from finance_monitor.channel_config import build_channels
+
+    text = describe(Config())
+    example = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# ") or line == "#")
+    start = example.index("[[finance_monitor.channels]]")
+    tables = tomllib.loads(example[start:].split("\n--- ")[0])["finance_monitor"]["channels"]  # up to the next app's examples
+    assert sorted(t["type"] for t in tables) == sorted(CHANNEL_TYPES)
+    assert len(build_channels(tables, environ={"TROIKA_SMTP_PASSWORD": "x"})) == len(CHANNEL_TYPES)

@@ -78,3 +78,16 @@ def test_an_encoder_without_mean_pooling_is_refused(tmp_path):
     (tmp_path / "modules.json").write_text('[{"path": "", "type": "sentence_transformers.models.Transformer"}]')
     with pytest.raises(ConfigError, match="mean-pooling"):
         export_onnx_encoder(str(tmp_path), tmp_path / "out")
+
+
+def test_onnxruntimes_quantisation_info_stays_out_of_the_log_but_its_warnings_do_not(caplog):
+    import logging
+
+    import onnxruntime.quantization.onnx_quantizer as quantizer  # logs through the root logger
+
+    caplog.set_level(logging.INFO)
+    for level in (logging.INFO, logging.WARNING):
+        logging.root.handle(logging.root.makeRecord("root", level, quantizer.__file__, 1, "quantisation note", (), None))
+    logging.info("the server's own INFO line")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.WARNING, "quantisation note"),
+                                                                    (logging.INFO, "the server's own INFO line")]

@@ -109,6 +109,13 @@ def test_landing_page_stylesheet_is_served_locally(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_the_favicon_is_served_and_the_landing_page_links_it(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert response.get_data(as_text=True).startswith("<svg ")
+    assert 'rel="icon" href="/static/favicon.svg"' in client.get("/").get_data(as_text=True)
+
+
 def test_a_plugin_is_served_under_its_prefix_with_the_shared_edge(client):
     assert client.get("/fake/").status_code == 200
     response = client.get("/fake/ping")

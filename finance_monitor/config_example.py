@@ -1,0 +1,30 @@
+"""What ``troika config`` shows, commented, for the monitor's lists of tables: one alert channel
+of each type (``channel_config.py`` checks them; keys and defaults are listed there)."""
+
+EXAMPLE = """
+[[finance_monitor.channels]]
+type = "alertmanager"                      # firing alerts re-sent every detection pass, then resolved
+url = "http://alertmanager.internal:9093"  # base URL; troika POSTs <url>/api/v2/alerts
+
+[[finance_monitor.channels]]
+type = "webhook"                           # Alertmanager's webhook format (version 4)
+name = "ops-hook"
+url = "https://hooks.example.com/troika"
+
+[[finance_monitor.channels]]
+type = "slack"                             # a Slack incoming webhook
+url = "https://hooks.slack.com/services/T000/B000/XXXX"
+
+[[finance_monitor.channels]]
+type = "email"
+host = "smtp.example.com"
+port = 587
+starttls = true
+username = "alerts@example.com"
+password_env = "TROIKA_SMTP_PASSWORD"      # the password is read from this environment variable
+from = "troika <alerts@example.com>"
+to = ["risk-desk@example.com"]
+
+[[finance_monitor.channels]]
+type = "log"                               # the finance_monitor.alerts logger (the default when none is set)
+"""
