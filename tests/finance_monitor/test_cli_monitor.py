@@ -158,7 +158,7 @@ def test_replay_json_of_a_second_precision_export_with_extra_columns(tmp_path, m
     assert skipped["ignored_columns"] == ["desk"]
     err = captured.err.strip().splitlines()
     assert sum("ignored column(s) desk" in line for line in err) == 1
-    assert any(line.endswith("export.csv:6: skipped: bad published_at ('not a time' is not an ISO 8601 date or time)") for line in err)
+    assert any(line.endswith("export.csv:6: skipped: bad published_at (Invalid isoformat string: 'not a time')") for line in err)
     assert err[-1].startswith("replayed ") and err[-1].endswith("1 bad row(s) skipped (listed above)")
 
 
