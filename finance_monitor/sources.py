@@ -280,8 +280,9 @@ class StreamReplay:
             ...
     """
 
-    def __init__(self, path: str | Path | None = None, start: datetime | None = None, articles: list[RawArticle] | None = None):
-        self.articles = sorted(articles, key=lambda a: a.published_at) if articles is not None else read_stream(path)
+    def __init__(self, path: str | Path | None = None, start: datetime | None = None, articles: list[RawArticle] | None = None,
+                 report: RowReport | None = None):
+        self.articles = sorted(articles, key=lambda a: a.published_at) if articles is not None else read_stream(path, report=report)
         self._times = [a.published_at for a in self.articles]
         first = self._times[0] if self._times else datetime.now(timezone.utc)
         self.cursor = start if start is not None else first
