@@ -2,9 +2,7 @@ import json
 
 import pytest
 
-from shared.datafiles import ROWS_KEPT, BadRow, RowReport
-
-from shared.datafiles import read_labelled
+from shared.datafiles import ROWS_KEPT, BadRow, RowReport, read_labelled
 from shared.errors import DataError
 
 
