@@ -49,7 +49,9 @@ def cmd_train(args) -> str:
 
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed)
     start = time.perf_counter()
-    model = SentimentModel.train(args.train, args.validation, config=config, base_model=args.base_model, progress=not args.quiet)
+    reports: list = []
+    model = SentimentModel.train(args.train, args.validation, config=config, base_model=args.base_model, progress=not args.quiet,
+                                 reports=reports, strict=args.strict)
     out = model.save(args.out)
     clf = model.classifier
     summary = f"trained a {args.mode} sentiment model on {clf.metrics_['train_examples']} examples from {len(args.train)} file(s)"
@@ -61,21 +63,33 @@ def cmd_train(args) -> str:
         onnx_dir = out.with_name(out.name + "-onnx")
         model.export_onnx(onnx_dir)
         summary += f" (int8 ONNX for serving → {onnx_dir})"
-    return summary
+    return summary + _skipped_rows(reports)
+
+
+def _skipped_rows(reports) -> str:
+    """Each file's skipped rows on stderr; the tail the one-line summary ends with."""
+    for report in reports:
+        for line in report.summary_lines():
+            print(line, file=sys.stderr)
+    count = sum(report.count for report in reports)
+    return f"; {count} bad row(s) skipped" + (" (listed above)" if count else "")
 
 
 def cmd_evaluate(args) -> None:
+    from shared.datafiles import RowReport
+
     from .sentiment import SentimentModel
     from .sentiment_data import read_sentiment_file
 
-    rows = read_sentiment_file(args.data)  # read first: a bad file fails before a model loads
+    skipped = RowReport(str(args.data), strict=args.strict)
+    rows = read_sentiment_file(args.data, skipped)  # read first: a bad file fails before a model loads
     report = SentimentModel.load(args.model).evaluate(rows)
     print(json.dumps(report, indent=1, ensure_ascii=False))
     summary = f"{report['n']} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}"
     if report.get("accuracy_agree_100") is not None:
         summary += f", accuracy on the {report['n_agree_100']} agreement-100 rows {report['accuracy_agree_100']:.4f}"
     # stdout carries only the JSON, so the summary goes to stderr (as `troika evaluate-classifier` does).
-    print(summary, file=sys.stderr)
+    print(summary + _skipped_rows([skipped]), file=sys.stderr)
 
 
 def _date(text: str) -> dt.datetime:
@@ -238,11 +252,13 @@ def register(subparsers) -> None:
     add_set_option(p)
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("evaluate", help="JSON metrics of a sentiment model on a labelled file")
     p.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory (torch, or its -onnx export)")
     p.add_argument("--data", type=Path, required=True, metavar="F", help="PhraseBank- or Twitter-style file")
+    p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_evaluate)
 
     p = verbs.add_parser(
