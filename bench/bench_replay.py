@@ -51,7 +51,7 @@ def main() -> None:
     done = subprocess.run([sys.executable, "-m", "shared.cli", *command[1:]], capture_output=True, text=True, check=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
     seconds = time.monotonic() - started
-    alerts = json.loads(done.stdout)
+    alerts = json.loads(done.stdout)["alerts"]  # the object holds skipped_rows beside the alerts
 
     stress = [(day(d), what) for d, what, _ in STRESS_DATES]
     episodes = [(name, day(a), day(b) + dt.timedelta(days=1)) for name, a, b in EPISODES]

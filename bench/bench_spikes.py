@@ -234,7 +234,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     command = "python bench/bench_spikes.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
 
-    raws = read_stream(args.data)
+    raws = read_stream(args.data, strict=True)  # a benchmark over a silently thinned stream would report wrong figures
     fetched_at = dt.datetime.now(UTC)
     seen = Deduper()
     articles = [a for a in (normalise(r, fetched_at) for r in raws) if seen.add(a)]

@@ -12,7 +12,7 @@ from datetime import datetime
 
 # How exact ``published_at`` is, finest first. "fetched" means the source gave no date and
 # the time of the fetch stands in for it.
-PRECISIONS = ("second", "minute", "day", "month", "fetched")
+PRECISIONS = ("second", "minute", "hour", "day", "month", "fetched")
 
 
 @dataclass(frozen=True)

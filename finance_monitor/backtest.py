@@ -31,6 +31,8 @@ from .buckets import ScoredItem, bucket_start
 from .detection import detect_windows
 from .ingest import Deduper, normalise
 from .settings import MonitorSettings
+from shared.datafiles import RowReport
+
 from .sources import read_stream
 from .topics import GENERAL_TOPIC, TopicAssigner
 
@@ -78,12 +80,14 @@ def _batches(items: Sequence, size: int, desc: str, progress: bool):
 
 
 def replay_stream(path: str | Path, *, model, settings: MonitorSettings, assigner: TopicAssigner,
-                  start: dt.datetime | None = None, end: dt.datetime | None = None, progress: bool = True) -> ReplayResult:
+                  start: dt.datetime | None = None, end: dt.datetime | None = None, progress: bool = True,
+                  strict: bool = False, report: RowReport | None = None) -> ReplayResult:
+    """Replay the stream at ``path``; its bad rows are skipped into ``report`` (or fatal with ``strict``)."""
     began = time.perf_counter()
     rules, size = settings.rules, settings.bucket
     depth = max(rule.depth for rule in rules)
     load_from = bucket_start(start, size) - depth * size if start else None
-    raws = [r for r in read_stream(path) if (load_from is None or r.published_at >= load_from) and (end is None or r.published_at < end)]
+    raws = [r for r in read_stream(path, strict=strict, report=report) if (load_from is None or r.published_at >= load_from) and (end is None or r.published_at < end)]
     if not raws:
         raise DataError(f"{path}: no rows between {start or 'the start'} and {end or 'the end'}")
     deduper, kept = Deduper(), []

@@ -21,6 +21,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 PRECISION_SPAN = {
     "second": timedelta(seconds=1),
     "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
     "fetched": timedelta(0),
     "day": timedelta(days=1),
     "month": timedelta(days=31),

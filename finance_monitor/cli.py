@@ -2,14 +2,14 @@
 
     troika finance train --train F [F ...] --validation F [F ...] [--mode full|fast] --out DIR
     troika finance evaluate --model DIR --data F
-    troika finance replay --model DIR --data STREAM.csv [--from DATE] [--to DATE] [--config troika.toml] [--json]
+    troika finance replay --model DIR --data STREAM.csv [--from DATE] [--to DATE] [--config troika.toml] [--json] [--strict]
     troika finance scrape-once [--config troika.toml] [--source NAME]
     troika finance retrain [--config troika.toml] [--tolerance 0.0]
     troika finance run [--config troika.toml]
 
 ``replay`` serves the ONNX export when ``--model`` is one or ``DIR-onnx`` exists beside it (else
-torch); it prints the alerts as a table, or as a JSON list with ``--json`` (stdout holds only the
-JSON; the one-line summary goes to stderr). ``scrape-once`` polls the configured sources once and
+torch); it prints the alerts as a table, or with ``--json`` as ``{"alerts": [...], "skipped_rows": {...}}``
+(stdout holds only the JSON; bad rows skipped, ignored columns and the one-line summary go to stderr). ``scrape-once`` polls the configured sources once and
 stores what they give; ``run`` runs the scheduler in the foreground until Ctrl-C.
 
 Files are PhraseBank-style (``sentence,label,agreement``) or Twitter-style (``text,label`` with
@@ -49,7 +49,9 @@ def cmd_train(args) -> str:
 
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed)
     start = time.perf_counter()
-    model = SentimentModel.train(args.train, args.validation, config=config, base_model=args.base_model, progress=not args.quiet)
+    reports: list = []
+    model = SentimentModel.train(args.train, args.validation, config=config, base_model=args.base_model, progress=not args.quiet,
+                                 reports=reports, strict=args.strict)
     out = model.save(args.out)
     clf = model.classifier
     summary = f"trained a {args.mode} sentiment model on {clf.metrics_['train_examples']} examples from {len(args.train)} file(s)"
@@ -61,21 +63,33 @@ def cmd_train(args) -> str:
         onnx_dir = out.with_name(out.name + "-onnx")
         model.export_onnx(onnx_dir)
         summary += f" (int8 ONNX for serving → {onnx_dir})"
-    return summary
+    return summary + _skipped_rows(reports)
+
+
+def _skipped_rows(reports) -> str:
+    """Each file's skipped rows on stderr; the tail the one-line summary ends with."""
+    for report in reports:
+        for line in report.summary_lines():
+            print(line, file=sys.stderr)
+    count = sum(report.count for report in reports)
+    return f"; {count} bad row(s) skipped" + (" (listed above)" if count else "")
 
 
 def cmd_evaluate(args) -> None:
+    from shared.datafiles import RowReport
+
     from .sentiment import SentimentModel
     from .sentiment_data import read_sentiment_file
 
-    rows = read_sentiment_file(args.data)  # read first: a bad file fails before a model loads
+    skipped = RowReport(str(args.data), strict=args.strict)
+    rows = read_sentiment_file(args.data, skipped)  # read first: a bad file fails before a model loads
     report = SentimentModel.load(args.model).evaluate(rows)
     print(json.dumps(report, indent=1, ensure_ascii=False))
     summary = f"{report['n']} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}"
     if report.get("accuracy_agree_100") is not None:
         summary += f", accuracy on the {report['n_agree_100']} agreement-100 rows {report['accuracy_agree_100']:.4f}"
     # stdout carries only the JSON, so the summary goes to stderr (as `troika evaluate-classifier` does).
-    print(summary, file=sys.stderr)
+    print(summary + _skipped_rows([skipped]), file=sys.stderr)
 
 
 def _date(text: str) -> dt.datetime:
@@ -107,6 +121,7 @@ def alerts_table(alerts: list[dict]) -> str:
 
 
 def cmd_replay(args) -> None:
+    from shared.datafiles import RowReport
     from shared.errors import ConfigError
 
     from .backtest import replay_stream
@@ -138,14 +153,20 @@ def cmd_replay(args) -> None:
         print(f"exporting the topic encoder to ONNX int8, once (about a minute) → {topic_encoder_dir(config)}", file=sys.stderr, flush=True)
     encoder = topic_encoder(config, onnx=True) if threshold is not None else None
     assigner = TopicAssigner(settings.topics, encoder, threshold=threshold)
+    report = RowReport(str(args.data), strict=args.strict)
     result = replay_stream(args.data, model=model, settings=settings, assigner=assigner, start=args.start, end=args.end,
-                           progress=not args.quiet)
+                           progress=not args.quiet, report=report)
     alerts = result.alert_dicts()
-    print(json.dumps(alerts, indent=1, ensure_ascii=False) if args.json else alerts_table(alerts))
+    # The JSON used to be a bare list of alerts; it is an object now so the skipped rows can sit beside them.
+    document = {"alerts": alerts, "skipped_rows": report.as_dict()}
+    print(json.dumps(document, indent=1, ensure_ascii=False) if args.json else alerts_table(alerts))
+    for line in report.summary_lines():
+        print(line, file=sys.stderr)
     size = BUCKETS[section["bucket"]]
     summary = result.summary() + f"; model {model_dir}, {'daily' if section['bucket'] == 'day' else 'hourly'} buckets"
     if size < PRECISION_SPAN["day"]:
         summary += " (rows with only a date are left out of hourly buckets)"
+    summary += f"; {report.count} bad row(s) skipped" + (" (listed above)" if report.count else "")
     print(summary, file=sys.stderr)
 
 
@@ -231,11 +252,13 @@ def register(subparsers) -> None:
     add_set_option(p)
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("evaluate", help="JSON metrics of a sentiment model on a labelled file")
     p.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory (torch, or its -onnx export)")
     p.add_argument("--data", type=Path, required=True, metavar="F", help="PhraseBank- or Twitter-style file")
+    p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_evaluate)
 
     p = verbs.add_parser(
@@ -255,7 +278,9 @@ def register(subparsers) -> None:
     p.add_argument("--config", type=Path, help="troika.toml whose [finance_monitor] table sets topics, detector, alerts, bucket")
     p.add_argument("--bucket", choices=["hour", "day"], help="bucket size (default: the config's, else day)")
     p.add_argument("--rules-only", action="store_true", help="assign topics by keywords and tickers only (no embedding similarity; faster)")
-    p.add_argument("--json", action="store_true", help="print a JSON list of alerts (topic, started_at, resolved_at, severity, evidence, ...)")
+    p.add_argument("--json", action="store_true",
+                   help='print JSON: {"alerts": [topic, started_at, resolved_at, severity, evidence, ...], "skipped_rows": {count, rows, ignored_columns}}')
+    p.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
     p.set_defaults(func=cmd_replay)
 
     p = verbs.add_parser(

@@ -26,7 +26,7 @@ def demo_feed(now: dt.datetime | None = None, path: Path = DEMO_DIR / "stream.cs
     """RSS bytes of the stream at ``path``, shifted so its last item is ``minutes`` before ``now`` (whole minutes, so
     two requests within a minute give the same document)."""
     now = (now or dt.datetime.now(UTC)).replace(second=0, microsecond=0)
-    rows = read_stream(path)
+    rows = read_stream(path, strict=True)  # our own sample file: a bad row there is a bug to see, not to skip
     shift = now - dt.timedelta(minutes=minutes) - rows[-1].published_at
     items = []
     for i, row in enumerate(reversed(rows)):  # newest first, as feeds are

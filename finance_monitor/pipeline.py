@@ -46,6 +46,7 @@ import finance_monitor
 from shared.artifacts import MANIFEST, ActiveWatcher
 from shared.cli import is_onnx_export
 from shared.config import Config
+from shared.datafiles import RowReport
 from shared.errors import ConfigError, TroikaError
 from shared.storage import engine_for, migrate, upsert
 
@@ -294,9 +295,13 @@ class Monitor:
         replay = self._replays.get(source.name)
         if replay is None:
             try:
-                replay = self._replays[source.name] = StreamReplay(source.path)
+                report = RowReport(str(source.path))
+                replay = self._replays[source.name] = StreamReplay(source.path, report=report)
             except (TroikaError, OSError) as exc:
                 return PollResult("error", detail=str(exc)), cursor
+            # Bad rows cost only themselves; the log says which, once, when the file is loaded.
+            for line in report.summary_lines():
+                log.warning("source %s: %s", source.name, line)
         cursor = dict(cursor or {})
         if "shift_seconds" not in cursor:
             # The last row lands a minute before the current bucket starts: the whole file is history,

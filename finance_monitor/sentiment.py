@@ -83,15 +83,17 @@ class SentimentModel:
 
     @classmethod
     def train(cls, train_files: Sequence[str | Path], validation_files: Sequence[str | Path] = (), *,
-              config: FineTuneConfig | None = None, base_model: str | None = None, progress: bool = True, **options) -> "SentimentModel":
-        """Fit one model on every training file; validation files drive early stopping and calibration."""
-        rows = read_sentiment_files(train_files)
+              config: FineTuneConfig | None = None, base_model: str | None = None, progress: bool = True,
+              reports: list | None = None, strict: bool = False, **options) -> "SentimentModel":
+        """Fit one model on every training file; validation files drive early stopping and calibration.
+        ``reports`` (a list) collects the rows skipped for an unknown label (see ``read_sentiment_files``)."""
+        rows = read_sentiment_files(train_files, reports, strict)
         missing = sorted(set(LABELS) - set(rows.labels))
         if missing:
             raise DataError(f"the training files have no {', '.join(missing)} examples; all three labels are needed")
         eval_data = None
         if validation_files:
-            validation = read_sentiment_files(validation_files)
+            validation = read_sentiment_files(validation_files, reports, strict)
             eval_data = (validation.texts, validation.labels)
         clf = TextClassifier(base_model=base_model, config=config or FineTuneConfig())
         clf.fit(rows.texts, rows.labels, eval_data=eval_data, progress=progress)

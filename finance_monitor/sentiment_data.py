@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.datafiles import read_rows
+from shared.datafiles import BadRow, RowReport, read_rows
 from shared.errors import DataError
 
 LABELS = ("negative", "neutral", "positive")
@@ -62,17 +62,17 @@ def detect_format(path: Path, columns: Iterable[str]) -> str:
     raise DataError(f"{path}: columns {shown} are not a sentiment file; {EXPECTED}")
 
 
-def _label(path: Path, number: int, value, fmt: str) -> str:
+def _label(value, fmt: str) -> str:
     raw = "" if value is None else str(value).strip()
     if fmt == TWITTER:
         # JSONL may hold the codes as numbers; 2.0 from a spreadsheet export is still Neutral.
         code = raw[:-2] if raw.endswith(".0") else raw
         if code in TWITTER_CODES:
             return TWITTER_CODES[code]
-        raise DataError(f"{path}: row {number}: label {raw!r} is not 0 (Bearish), 1 (Bullish) or 2 (Neutral)")
+        raise BadRow(f"label {raw!r} is not 0 (Bearish), 1 (Bullish) or 2 (Neutral)")
     if raw.lower() in LABELS:
         return raw.lower()
-    raise DataError(f"{path}: row {number}: label {raw!r} is not one of {', '.join(LABELS)}")
+    raise BadRow(f"label {raw!r} is not one of {', '.join(LABELS)}")
 
 
 def _agreement(path: Path, number: int, value) -> int | None:
@@ -88,8 +88,10 @@ def _agreement(path: Path, number: int, value) -> int | None:
     return level
 
 
-def read_sentiment_file(path: str | Path) -> SentimentRows:
-    """One file's rows; empty texts and unknown labels are errors naming the row, never skipped."""
+def read_sentiment_file(path: str | Path, report: RowReport | None = None) -> SentimentRows:
+    """One file's rows; empty texts are errors naming the row. A row with an unknown label is an
+    error too, unless a ``report`` is given: then it is skipped and counted there (``report.strict``
+    still stops at it), and a file left with no rows is an error."""
     path = Path(path)
     rows = read_rows(path)
     fmt = detect_format(path, rows[0].keys())
@@ -101,17 +103,33 @@ def read_sentiment_file(path: str | Path) -> SentimentRows:
         text = row.get(text_key)
         if text is None or not str(text).strip():
             raise DataError(f"{path}: row {number} has an empty {text_key!r}")
+        try:
+            label = _label(row.get("label"), fmt)
+        except BadRow as bad:
+            if report is None:
+                raise DataError(f"{path}: row {number}: {bad}") from None
+            report.skip(number, bad)
+            continue
         out.texts.append(str(text))
-        out.labels.append(_label(path, number, row.get("label"), fmt))
+        out.labels.append(label)
         out.agreement.append(_agreement(path, number, row.get("agreement")) if has_agreement else None)
+    if report is not None:
+        report.finish(len(out.texts))
     return out
 
 
-def read_sentiment_files(paths: Iterable[str | Path]) -> SentimentRows:
-    """Several files of either format as one set (PhraseBank + Twitter train one model)."""
+def read_sentiment_files(paths: Iterable[str | Path], reports: list[RowReport] | None = None, strict: bool = False) -> SentimentRows:
+    """Several files of either format as one set (PhraseBank + Twitter train one model).
+
+    With ``reports`` (a list to fill, one RowReport per file) rows with unknown labels are skipped
+    and counted unless ``strict``; without it they are errors, as they always were for library callers."""
     out = SentimentRows()
     for path in paths:
-        out.extend(read_sentiment_file(path))
+        report = None
+        if reports is not None:
+            report = RowReport(str(path), strict=strict)
+            reports.append(report)
+        out.extend(read_sentiment_file(path, report))
     if not out.texts:
         raise DataError("no sentiment files given")
     return out

@@ -20,6 +20,7 @@ import bisect
 import calendar
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import feedparser
 
+from shared.datafiles import BadRow, RowReport
 from shared.errors import DataError
 
 from .articles import RawArticle
@@ -159,53 +161,109 @@ def parse_article_page(data: bytes, url: str, source: str) -> RawArticle | None:
 # ---- CSV stream replay -------------------------------------------------------------
 
 
-def parse_stream_time(value: str, precision: str) -> datetime:
-    """``published_at`` of a stream row as UTC, following the day-precision convention."""
-    if precision in ("day", "month"):
-        return stamp_date(date.fromisoformat(value[:10]), precision)
+STREAM_PRECISIONS = ("second", "minute", "hour", "day", "month")
+REQUIRED_COLUMNS = ("headline", "published_at")
+# Columns the reader uses beyond the required ones; any other column is ignored (and named once).
+OPTIONAL_COLUMNS = ("time_precision", "source", "ticker", "description", "url", "article_id", "guid")
+# The precision an ISO 8601 timestamp carries, read off its shape (zone, if any, after it).
+_SHAPES = (
+    (re.compile(r"\d{4}-\d{2}"), "month"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}"), "day"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}(Z|[+-]\d{2}:?\d{2})?"), "hour"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(Z|[+-]\d{2}:?\d{2})?"), "minute"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"), "second"),
+)
+
+
+def infer_precision(value: str) -> str:
+    """The precision a timestamp's own shape shows (``2019-05-13`` is day, ``...T22:09:49Z`` second)."""
+    for pattern, precision in _SHAPES:
+        if pattern.fullmatch(value):
+            return precision
+    raise ValueError(f"{value!r} is not an ISO 8601 date or time")
+
+
+def parse_stream_time(value: str, precision: str = "") -> tuple[datetime, str]:
+    """``published_at`` of a stream row as (UTC instant, precision).
+
+    An empty precision is inferred from the timestamp. Day and month items follow the noon
+    convention of the module docstring; finer ones keep their time, and a time without a zone
+    is taken as UTC (exports from UTC-based systems often leave the zone off).
+    """
+    value = value.strip()
+    precision = precision.strip().lower() or infer_precision(value)
+    if precision not in STREAM_PRECISIONS:
+        raise ValueError(f"time_precision {precision!r}; expected {', '.join(STREAM_PRECISIONS)} or empty")
+    if precision == "month":
+        return stamp_date(date.fromisoformat(value[:7] + "-01"), precision), precision
+    if precision == "day":
+        return stamp_date(date.fromisoformat(value[:10]), precision), precision
     moment = datetime.fromisoformat(value)
     if moment.utcoffset() is None:
-        raise ValueError(f"{value!r}: minute-precision times need a UTC offset")
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc), precision
 
 
-def read_stream(path: str | Path, source_prefix: str = "") -> list[RawArticle]:
-    """Every row of a stream CSV (``published_at,time_precision,source,ticker,headline,description``)
-    as articles sorted by UTC time. A row that cannot be read is a DataError naming its line:
-    a replay silently missing rows would misreport what the detector saw."""
+def _cell(row: dict, key: str) -> str:
+    return (row.get(key) or "").strip()
+
+
+def _stream_article(row: dict, path: Path, line: int, source_prefix: str) -> RawArticle:
+    """One stream row as an article; BadRow says why the row cannot be one."""
+    # csv.DictReader fills the fields a short row lacks with None, and files surplus ones under None.
+    if None in row.values() or None in row:
+        raise BadRow("wrong number of fields")
+    if not _cell(row, "headline"):
+        raise BadRow("empty headline")
+    try:
+        published, precision = parse_stream_time(row["published_at"], row.get("time_precision") or "")
+    except ValueError as exc:
+        raise BadRow("bad published_at", str(exc)) from None
+    ticker, url = _cell(row, "ticker"), _cell(row, "url") or None
+    # An export's own id (or its link) is the dedupe key, as a feed item's guid is; without one,
+    # file and line keep the key stable across replays of the same file.
+    guid = _cell(row, "article_id") or _cell(row, "guid") or url or f"{path.name}:{line}"
+    return RawArticle(
+        source=source_prefix + _cell(row, "source"),
+        title=row["headline"],
+        text=row.get("description") or "",
+        guid=guid,
+        url=url,
+        published_at=published,
+        time_precision=precision,
+        tickers=(ticker,) if ticker else (),
+    )
+
+
+def read_stream(path: str | Path, source_prefix: str = "", *, strict: bool = False, report: RowReport | None = None) -> list[RawArticle]:
+    """Every good row of a stream CSV (``published_at,time_precision,source,ticker,headline,description``,
+    only ``published_at`` and ``headline`` required) as articles sorted by UTC time.
+
+    A bad row is skipped and counted in ``report`` (pass one to read it), or with ``strict``
+    is a DataError naming its line; a file where no row reads is always a DataError.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    report = report if report is not None else RowReport(str(path))
+    report.strict = report.strict or strict
     articles: list[RawArticle] = []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in STREAM_COLUMNS if c not in (reader.fieldnames or ())]
+        columns = list(reader.fieldnames or ())
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(STREAM_COLUMNS)}")
-        for row in reader:
-            line = reader.line_num
-            precision = (row["time_precision"] or "").strip()
-            if precision not in ("minute", "day", "month"):
-                raise DataError(f"{path}:{line}: time_precision {precision!r}; expected minute, day or month")
-            try:
-                published = parse_stream_time(row["published_at"].strip(), precision)
-            except ValueError as exc:
-                raise DataError(f"{path}:{line}: bad published_at ({exc})") from None
-            ticker = (row["ticker"] or "").strip()
-            articles.append(
-                RawArticle(
-                    source=source_prefix + (row["source"] or "").strip(),
-                    title=row["headline"] or "",
-                    text=row["description"] or "",
-                    # Stable per row, so replaying the same file twice gives the same keys.
-                    guid=f"{path.name}:{line}",
-                    published_at=published,
-                    time_precision=precision,
-                    tickers=(ticker,) if ticker else (),
-                )
-            )
-    if not articles:
-        raise DataError(f"{path}: no rows")
+        report.ignored_columns = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+        try:
+            for row in reader:
+                try:
+                    articles.append(_stream_article(row, path, reader.line_num, source_prefix))
+                except BadRow as bad:
+                    report.skip(reader.line_num, bad)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text") from None
+    report.finish(len(articles))
     articles.sort(key=lambda a: a.published_at)
     return articles
 
@@ -222,8 +280,9 @@ class StreamReplay:
             ...
     """
 
-    def __init__(self, path: str | Path | None = None, start: datetime | None = None, articles: list[RawArticle] | None = None):
-        self.articles = sorted(articles, key=lambda a: a.published_at) if articles is not None else read_stream(path)
+    def __init__(self, path: str | Path | None = None, start: datetime | None = None, articles: list[RawArticle] | None = None,
+                 report: RowReport | None = None):
+        self.articles = sorted(articles, key=lambda a: a.published_at) if articles is not None else read_stream(path, report=report)
         self._times = [a.published_at for a in self.articles]
         first = self._times[0] if self._times else datetime.now(timezone.utc)
         self.cursor = start if start is not None else first

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataError
@@ -81,3 +82,65 @@ def read_texts(path: str | Path, text_col: str | None = None) -> list[str]:
     rows = read_rows(path)
     key = _pick_column(path, list(rows[0].keys()), text_col, TEXT_COLUMNS, "text")
     return [str(row.get(key) or "") for row in rows]
+
+
+# ---- bad rows: counted and skipped, or fatal in strict mode --------------------------------
+
+# Enough places to find a pattern in the bad rows without echoing a whole broken file.
+ROWS_KEPT = 20
+
+
+class BadRow(Exception):
+    """Raised by a row parser; :meth:`RowReport.skip` (or the recommender's ``ImportReport``)
+    turns it into a counted skip or, in strict mode, a DataError."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.reason + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class RowReport:
+    """The bad rows of one file: each skipped with its line and reason, never silently.
+
+    ``strict`` turns the first bad row into a DataError instead; :meth:`finish` makes a file
+    where nothing parsed an error that quotes the first reasons.
+    """
+
+    path: str
+    strict: bool = False
+    count: int = 0
+    rows: list[tuple[int, str]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def skip(self, line: int, reason: str | BadRow) -> None:
+        if self.strict:
+            raise DataError(f"{self.path}:{line}: {reason} (without --strict such rows are skipped and counted)")
+        self.count += 1
+        if len(self.rows) < ROWS_KEPT:
+            self.rows.append((line, str(reason)))
+
+    def finish(self, parsed: int) -> None:
+        """Raise when no row parsed: an empty replay would look like a calm market."""
+        if parsed:
+            return
+        if not self.count:
+            raise DataError(f"{self.path}: no rows")
+        first = "; ".join(f"line {line}: {reason}" for line, reason in self.rows[:3])
+        raise DataError(f"{self.path}: no row could be read ({self.count} bad; {first})")
+
+    def summary_lines(self) -> list[str]:
+        """What a user reads on stderr: ignored columns once, the kept bad rows, how many more."""
+        lines = [f"{self.path}: ignored column(s) {', '.join(self.ignored_columns)}"] if self.ignored_columns else []
+        lines += [f"{self.path}:{line}: skipped: {reason}" for line, reason in self.rows]
+        if self.count > len(self.rows):
+            lines.append(f"{self.path}: ... and {self.count - len(self.rows)} more bad row(s)")
+        return lines
+
+    def as_dict(self) -> dict:
+        return {"count": self.count, "rows": [{"line": line, "reason": reason} for line, reason in self.rows],
+                "ignored_columns": list(self.ignored_columns)}

@@ -15,21 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.datafiles import BadRow  # noqa: F401  (the importers raise it; one class for every reader)
 from shared.errors import DataError
 
 from ..records import Feedback, Impression, Item, NextItemCase
 
 # Enough places to find a pattern in the bad rows without keeping a copy of a broken file.
 EXAMPLES_KEPT = 5
-
-
-class BadRow(Exception):
-    """Raised by a row parser; ``ImportReport.skip`` turns it into a skip or a DataError."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass

@@ -95,3 +95,18 @@ def test_a_missing_model_is_one_line_and_exit_2(trained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["finance", "evaluate", "--model", str(tmp_path / "absent"), "--data", str(pb)]) == 2
     assert capsys.readouterr().err.startswith("troika: error:")
+
+
+def test_evaluate_skips_rows_with_an_unknown_label_unless_strict(trained, tmp_path, capsys):
+    out, _, _, _ = trained
+    data = tmp_path / "mixed.csv"
+    data.write_text("text,label\nProfits soared at Kestrel Foods,1\nBrindle Tools shares drift,bullish\nLosses deepened at Brindle Tools,0\n")
+    capsys.readouterr()
+    assert main(["finance", "evaluate", "--model", str(out), "--data", str(data)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n"] == 2
+    err = captured.err.strip().splitlines()
+    assert err[0] == f"{data}:3: skipped: label 'bullish' is not 0 (Bearish), 1 (Bullish) or 2 (Neutral)"
+    assert err[-1].endswith("1 bad row(s) skipped (listed above)")
+    assert main(["finance", "evaluate", "--model", str(out), "--data", str(data), "--strict"]) == 2
+    assert f"{data}:3: label 'bullish'" in capsys.readouterr().err

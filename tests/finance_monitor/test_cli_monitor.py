@@ -33,13 +33,15 @@ def write_config(tmp_path, body: str) -> Path:
     return path
 
 
-def test_replay_prints_a_json_list_of_alerts_with_the_required_keys(tmp_path, model, capsys):
+def test_replay_prints_json_alerts_with_the_required_keys(tmp_path, model, capsys):
     config = write_config(tmp_path, 'bucket = "hour"\n' + SMALL_DETECTOR)
     code = main(["--quiet", "finance", "replay", "--model", str(model), "--data", str(DEMO_DIR / "stream.csv"),
                  "--config", str(config), "--json"])
     captured = capsys.readouterr()
     assert code == 0
-    alerts = json.loads(captured.out)  # stdout holds only the JSON
+    document = json.loads(captured.out)  # stdout holds only the JSON
+    assert document["skipped_rows"] == {"count": 0, "rows": [], "ignored_columns": []}
+    alerts = document["alerts"]
     assert {a["topic"] for a in alerts} >= {"banks"}
     for alert in alerts:
         assert {"topic", "started_at", "resolved_at", "severity", "evidence"} <= set(alert)
@@ -125,3 +127,44 @@ def test_run_keeps_the_scheduler_going_until_sigterm_then_stops_cleanly(tmp_path
             process.kill()
     assert process.returncode == 0, err
     assert out.strip().endswith("scheduler stopped")
+
+
+def _second_precision_export(path, bad_line: bool = True):
+    """An export as a news vendor ships it: second-precision times, an id and a link, a column we do not use."""
+    rows = ["article_id,published_at,time_precision,source,ticker,headline,description,url,desk"]
+    for day in range(1, 21):
+        for k in range(4):
+            rows.append(f"a{day}-{k},2025-06-{day:02d}T09:{k:02d}:17+00:00,second,wire,,Oil output steady at Fenwick Petroleum in week {day} item {k},,"
+                        f"https://n.example/{day}/{k},energy")
+    for k in range(8):
+        rows.append(f"b{k},2025-06-21T10:{k:02d}:05Z,,wire,,Fenwick Petroleum shares plunge after a refinery fire and heavy losses {k},,"
+                    f"https://n.example/21/{k},energy")
+    if bad_line:
+        rows.insert(5, "zz,not a time,second,wire,,A row with a broken time,,,energy")  # line 6
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_replay_json_of_a_second_precision_export_with_extra_columns(tmp_path, model, capsys):
+    data = tmp_path / "export.csv"
+    _second_precision_export(data)
+    config = write_config(tmp_path, SMALL_DETECTOR)
+    assert main(["--quiet", "finance", "replay", "--model", str(model), "--data", str(data), "--config", str(config),
+                 "--from", "2025-06-10", "--json"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert any(a["topic"] == "energy" and a["started_at"].startswith("2025-06-21") for a in document["alerts"])
+    skipped = document["skipped_rows"]
+    assert skipped["count"] == 1 and skipped["rows"][0]["line"] == 6 and "bad published_at" in skipped["rows"][0]["reason"]
+    assert skipped["ignored_columns"] == ["desk"]
+    err = captured.err.strip().splitlines()
+    assert sum("ignored column(s) desk" in line for line in err) == 1
+    assert any(line.endswith("export.csv:6: skipped: bad published_at (Invalid isoformat string: 'not a time')") for line in err)
+    assert err[-1].startswith("replayed ") and err[-1].endswith("1 bad row(s) skipped (listed above)")
+
+
+def test_replay_strict_stops_at_the_first_bad_row(tmp_path, model, capsys):
+    data = tmp_path / "export.csv"
+    _second_precision_export(data)
+    assert main(["--quiet", "finance", "replay", "--model", str(model), "--data", str(data), "--strict", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "export.csv:6: bad published_at" in captured.err

@@ -126,7 +126,7 @@ def test_raw_articles_refuse_naive_times_and_unknown_precisions():
     with pytest.raises(ValueError, match="timezone-aware"):
         RawArticle(source="s", title="t", published_at=datetime(2024, 1, 1), time_precision="day")
     with pytest.raises(ValueError, match="time_precision"):
-        RawArticle(source="s", title="t", time_precision="hour")
+        RawArticle(source="s", title="t", time_precision="fortnight")
 
 
 def _article(title, when, guid=None, url=None, source="feed"):

@@ -146,6 +146,22 @@ def test_the_replay_source_maps_its_rows_onto_the_wall_clock(db_url):
     assert monitor.poll("demo").new == 0  # nothing is replayed twice
 
 
+def test_a_replay_source_skips_and_logs_bad_rows_of_a_second_precision_export(db_url, tmp_path, caplog):
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "article_id,published_at,time_precision,source,ticker,headline,description,url,desk\n"
+        "k1,2026-05-01T08:15:30+00:00,second,wire,,Kestrel Foods opens a plant,,https://n.example/k1,food\n"
+        "k2,whenever,second,wire,,A row with a broken time,,,food\n"
+        "k3,2026-05-01T09:00:00Z,,wire,,Kestrel Foods hires a chief executive,,https://n.example/k3,food\n"
+    )
+    monitor = make_monitor(db_url, {**QUIET, "sources": [{"name": "export", "kind": "replay", "path": str(export)}]}, clock=Clock(NOW))
+    with caplog.at_level("WARNING", logger="finance_monitor.pipeline"):
+        report = monitor.poll("export")
+    assert report.outcome == "ok" and report.new == 2
+    assert any("export.csv:3: skipped: bad published_at" in r.getMessage() for r in caplog.records)
+    assert any("ignored column(s) desk" in r.getMessage() for r in caplog.records)
+
+
 def test_articles_stored_but_not_yet_scored_are_scored_by_the_next_poll(db_url):
     monitor = make_monitor(db_url, QUIET, clock=Clock(NOW))
     scorer, monitor.sentiment = monitor.sentiment, None  # the model is not loaded yet

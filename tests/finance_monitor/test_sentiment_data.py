@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from finance_monitor.sentiment_data import LABELS, PHRASEBANK, TWITTER, read_sentiment_file, read_sentiment_files
+from shared.datafiles import RowReport
 from shared.errors import DataError
 from tests.conftest import SHARED_DATA
 
@@ -141,3 +142,22 @@ def test_the_shared_data_files_are_read_as_they_are(folder):
     assert rows.has_agreement == (folder == "financial_phrasebank")
     if rows.has_agreement:
         assert set(rows.agreement) <= {50, 66, 75, 100} and 100 in rows.agreement
+
+
+def test_with_a_report_rows_with_an_unknown_label_are_skipped_and_counted(tmp_path):
+    path = tmp_path / "tw.csv"
+    path.write_text("text,label\nshares up,1\nshares sideways,bullish\nshares down,0\n")
+    report = RowReport(str(path))
+    rows = read_sentiment_file(path, report)
+    assert rows.labels == ["positive", "negative"] and len(rows.agreement) == 2
+    assert report.count == 1 and report.rows == [(3, "label 'bullish' is not 0 (Bearish), 1 (Bullish) or 2 (Neutral)")]
+    with pytest.raises(DataError, match=r"tw.csv:3: label 'bullish'"):
+        read_sentiment_file(path, RowReport(str(path), strict=True))
+
+
+def test_a_file_of_only_unknown_labels_is_an_error_even_when_skipping(tmp_path):
+    path = tmp_path / "pb.csv"
+    path.write_text("sentence,label\nshares up,good\n")
+    reports: list = []
+    with pytest.raises(DataError, match="no row could be read"):
+        read_sentiment_files([path], reports)

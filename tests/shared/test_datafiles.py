@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shared.datafiles import read_labelled
+from shared.datafiles import ROWS_KEPT, BadRow, RowReport, read_labelled
 from shared.errors import DataError
 
 
@@ -57,3 +57,39 @@ def test_texts_alone_can_be_read_for_unlabelled_checks(tmp_path):
     assert read_texts(path) == ["where is my card", "refund"]
     with pytest.raises(DataError, match="no column 'text'"):
         read_texts(path, "text")
+
+
+# ---- RowReport: bad rows counted with line and reason, strict stops, nothing parsed is an error ----
+
+
+def test_skipped_rows_are_counted_kept_up_to_a_cap_and_summarised():
+    report = RowReport("f.csv", ignored_columns=["desk"])
+    for line in range(2, 2 + ROWS_KEPT + 5):
+        report.skip(line, BadRow("empty headline") if line % 2 else "bad published_at")
+    assert report.count == ROWS_KEPT + 5 and len(report.rows) == ROWS_KEPT
+    assert report.rows[:2] == [(2, "bad published_at"), (3, "empty headline")]
+    lines = report.summary_lines()
+    assert lines[0] == "f.csv: ignored column(s) desk" and lines[1] == "f.csv:2: skipped: bad published_at"
+    assert lines[-1] == "f.csv: ... and 5 more bad row(s)" and len(lines) == ROWS_KEPT + 2
+    assert report.as_dict()["count"] == ROWS_KEPT + 5 and report.as_dict()["rows"][0] == {"line": 2, "reason": "bad published_at"}
+
+
+def test_a_bad_row_detail_is_part_of_its_reason():
+    report = RowReport("f.csv")
+    report.skip(7, BadRow("bad published_at", "'soon'"))
+    assert report.rows == [(7, "bad published_at ('soon')")]
+
+
+def test_strict_raises_at_the_first_bad_row():
+    with pytest.raises(DataError, match=r"^f.csv:4: empty headline"):
+        RowReport("f.csv", strict=True).skip(4, "empty headline")
+
+
+def test_finish_is_an_error_only_when_nothing_parsed():
+    report = RowReport("f.csv")
+    report.skip(2, "empty headline")
+    report.finish(parsed=1)  # one good row is a (small) file
+    with pytest.raises(DataError, match=r"no row could be read \(1 bad; line 2: empty headline\)"):
+        report.finish(parsed=0)
+    with pytest.raises(DataError, match="f.csv: no rows"):
+        RowReport("f.csv").finish(parsed=0)
