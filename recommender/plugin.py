@@ -29,6 +29,8 @@ are embedded at once; feedback moves recommendations at once; no restart.
     fine_tune = true                   # the retrain job fine-tunes the item encoder on the clicks
     reload_seconds = 2                 # how often the server looks for a newly activated model
     rate_limit = "200/second"          # per client (remote address) on /rec/api/*; over it: 429 + Retry-After; "": none
+    positive_feedback_types = ["click", "star", "like", "purchase", "favorite", "share"]  # the user liked the item
+    read_feedback_types = ["read", "view"]   # shown or read: seen (not recommended again), a negative; other types: stored, ignored
 
 Every response names its source in ``X-Troika-Source``.
 """
@@ -53,6 +55,7 @@ from shared.web import parse_rate_limit
 
 from .api import DEFAULT_RATE_LIMIT, make_blueprint
 from .catalogue import Catalogue
+from .feedback_types import DEFAULT_POSITIVE, DEFAULT_READ, FeedbackTypes
 from .importers import import_feedback, import_items
 from .service import RecommenderService
 
@@ -73,7 +76,8 @@ def import_demo(catalogue: Catalogue) -> tuple[int, int]:
 
 
 SETTINGS = {"api_key": str, "demo": bool, "ranking": str, "retrain_every": (int, float), "fine_tune": bool,
-            "reload_seconds": (int, float), "rate_limit": str}
+            "reload_seconds": (int, float), "rate_limit": str, "positive_feedback_types": list, "read_feedback_types": list}
+TYPE_LISTS = ("positive_feedback_types", "read_feedback_types")
 
 
 def plugin_settings(config: Config) -> dict:
@@ -86,10 +90,13 @@ def plugin_settings(config: Config) -> dict:
         value = settings.get(key)
         if value is not None and (not isinstance(value, kind) or (kind != bool and isinstance(value, bool))):
             expected = {"demo": "true or false", "fine_tune": "true or false", "api_key": "a string", "ranking": "a string",
-                        "rate_limit": 'a string such as "200/second;5000/minute"'}.get(key, "a number of seconds")
+                        "rate_limit": 'a string such as "200/second;5000/minute"'}.get(key, "a list of strings" if key in TYPE_LISTS
+                                                                                     else "a number of seconds")
             raise ConfigError(f"recommender.{key} must be {expected}, got {value!r}")
     settings = {"demo": True, "ranking": "click", "retrain_every": 86400, "fine_tune": True, "reload_seconds": 2,
-                "rate_limit": DEFAULT_RATE_LIMIT, **settings}
+                "rate_limit": DEFAULT_RATE_LIMIT, "positive_feedback_types": list(DEFAULT_POSITIVE),
+                "read_feedback_types": list(DEFAULT_READ), **settings}
+    settings["feedback_types"] = feedback_types(settings)
     if settings["ranking"] not in ("click", "content"):
         raise ConfigError(f"recommender.ranking must be \"click\" or \"content\", got {settings['ranking']!r}")
     if settings["retrain_every"] < 0 or settings["reload_seconds"] <= 0:
@@ -98,6 +105,17 @@ def plugin_settings(config: Config) -> dict:
         parse_rate_limit(settings["rate_limit"], "recommender.rate_limit")
     settings["api_key"] = os.environ.get(API_KEY_ENV) or settings.get("api_key", "")
     return settings
+
+
+def feedback_types(settings: dict) -> FeedbackTypes:
+    """The two type lists of ``[recommender]`` checked: strings, none in both."""
+    for key in TYPE_LISTS:
+        if not all(isinstance(t, str) and t for t in settings[key]):
+            raise ConfigError(f"recommender.{key} must be a list of feedback type names (strings), got {settings[key]!r}")
+    try:
+        return FeedbackTypes(tuple(settings["positive_feedback_types"]), tuple(settings["read_feedback_types"]))
+    except ValueError as exc:
+        raise ConfigError(f"recommender.positive_feedback_types and read_feedback_types: {exc}") from None
 
 
 def model_store(config: Config) -> ArtifactStore:
@@ -160,7 +178,8 @@ def make_plugin(config: Config, *, embedder: Embedder | None = None) -> Plugin:
     engine = engine_for(config.database_url)
     catalogue = Catalogue(engine)
     service = RecommenderService(catalogue, embedder=embedder or Embedder(config.base_model or None),
-                                 vector_cache=Path(config.var_dir) / "recommender" / "vectors")
+                                 vector_cache=Path(config.var_dir) / "recommender" / "vectors",
+                                 feedback_types=settings["feedback_types"])
     app = Recommender(service, model_store(config), settings)
     blueprint, spec = make_blueprint(service, settings=settings)
     status = {"prepared": False, "built": ""}

@@ -216,3 +216,34 @@ def test_a_bad_recommender_table_stops_the_server_before_it_starts(tmp_path, tab
     config = load_config(env={}, var_dir=tmp_path, testing=True, apps=["recommender"]).replace(sections={"recommender": table})
     with pytest.raises(ConfigError, match=message):
         make_plugin(config)
+
+
+def test_a_gorse_client_sending_star_feedback_gets_model_ranked_recommendations(tmp_path, db_url, embedder, live_server, monkeypatch):
+    # Issue 22: only "click" counted, so a gorse client's "star" left its user on the fallback.
+    import requests
+    from gorse import Gorse
+
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    plugin, client = start(tmp_path, db_url, embedder, fine_tune=False)
+    assert plugin.state.retrain()["promoted"]
+    base = live_server(client.application)
+    gorse = Gorse(base + "/rec", KEY, timeout=30)
+    for film in ("f25", "f26", "f28"):
+        gorse.insert_feedback("star", "zed", film, "2026-05-01T10:00:00Z")
+    answer = requests.get(f"{base}/rec/api/recommend/zed", params={"n": 5}, headers=V2, timeout=30)
+    assert answer.status_code == 200 and answer.headers[SOURCE_HEADER] == "model"
+    assert not {"f25", "f26", "f28"} & {r.id for r in gorse.get_recommend("zed", n=5)}  # starred films count as seen
+    assert [f["FeedbackType"] for f in gorse.list_feedbacks("star", "zed")] == ["star"] * 3  # stored as sent
+    plugin.state.shutdown()
+
+
+def test_feedback_types_are_configurable_and_checked(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    plugin, client = start(tmp_path, db_url, embedder, ranking="content", positive_feedback_types=["click"])
+    client.post("/rec/api/feedback", json=[{"FeedbackType": "star", "UserId": "zed", "ItemId": "f25"}], headers=V2)
+    assert client.get("/rec/api/recommend/zed", headers=V2).headers[SOURCE_HEADER] == "popular"  # star is not positive here
+    config = load_config(env={}, var_dir=tmp_path, testing=True, apps=["recommender"])
+    for bad in ({"positive_feedback_types": "star"}, {"read_feedback_types": [1]},
+                {"positive_feedback_types": ["click"], "read_feedback_types": ["click"]}):
+        with pytest.raises(ConfigError, match="feedback_types"):
+            make_plugin(config.replace(sections={"recommender": bad}))
