@@ -22,7 +22,7 @@ so the demo is ranked by a click model a few seconds after start. Items inserted
 are embedded at once; feedback moves recommendations at once; no restart.
 
     [recommender]
-    api_key = "a long random string"   # or TROIKA_RECOMMENDER_API_KEY; unset: the API answers 403
+    api_key = "a long random string"   # or TROIKA_RECOMMENDER_API_KEY; unset: generated once, kept in <var_dir>/recommender/api_key; "": the API answers 403
     demo = true                        # import the demo catalogue into an empty database
     ranking = "click"                  # "content": never load a click model
     retrain_every = 86400              # seconds between retrains; 0: no retrain job
@@ -49,9 +49,9 @@ from shared.config import Config
 from shared.embeddings import Embedder
 from shared.errors import ConfigError
 from shared.scheduler import Job, Scheduler
-from shared.server import Plugin
+from shared.server import Plugin, urls
 from shared.storage import engine_for, migrate
-from shared.web import parse_rate_limit
+from shared.web import parse_rate_limit, persisted_secret
 
 from .api import DEFAULT_RATE_LIMIT, make_blueprint
 from .catalogue import Catalogue
@@ -118,6 +118,35 @@ def feedback_types(settings: dict) -> FeedbackTypes:
         raise ConfigError(f"recommender.positive_feedback_types and read_feedback_types: {exc}") from None
 
 
+def api_key_file(config: Config) -> Path:
+    """Where the generated API key lives when none is configured."""
+    return Path(config.var_dir) / "recommender" / "api_key"
+
+
+def resolve_api_key(config: Config, settings: dict) -> bool:
+    """Fill ``settings["api_key"]``: the environment's or troika.toml's key wins; with neither, the
+    key generated once and kept in var_dir (so the demo works on defaults, and the key survives a
+    restart). ``api_key = ""`` written out keeps the API closed. True when the key was generated now."""
+    if settings["api_key"] or "api_key" in config.section("recommender"):
+        return False
+    path = api_key_file(config)
+    fresh = not path.exists()
+    settings["api_key"] = persisted_secret(path)
+    return fresh
+
+
+def describe_settings(config: Config) -> str:
+    """What ``troika config`` adds for this app: where its API key comes from (never the key itself)."""
+    settings = plugin_settings(config)
+    if settings["api_key"]:
+        where = f"from {API_KEY_ENV}" if os.environ.get(API_KEY_ENV) else "set in [recommender] api_key"
+    elif "api_key" in config.section("recommender"):
+        where = 'api_key = "" in [recommender]: the API refuses every request (403)'
+    else:
+        where = f"generated on first start, kept in {api_key_file(config)}"
+    return f"\n# [recommender] api_key: {where}\n"
+
+
 def model_store(config: Config) -> ArtifactStore:
     """Where the served click model's versions live (the retrain job and ``troika rec publish`` add to it)."""
     return ArtifactStore(Path(config.var_dir) / "recommender" / "models")
@@ -175,6 +204,7 @@ class Recommender:
 def make_plugin(config: Config, *, embedder: Embedder | None = None) -> Plugin:
     """``embedder``: the item encoder (default: ``config.base_model``, else the packaged MiniLM; loaded on first use)."""
     settings = plugin_settings(config)
+    generated = resolve_api_key(config, settings)
     engine = engine_for(config.database_url)
     catalogue = Catalogue(engine)
     service = RecommenderService(catalogue, embedder=embedder or Embedder(config.base_model or None),
@@ -193,8 +223,7 @@ def make_plugin(config: Config, *, embedder: Embedder | None = None) -> Plugin:
         if built["items"]:
             status["built"] = f"content model over {built['items']} items, {built['users']} users, {built['feedback']} feedback records"
         status["prepared"] = True
-        if not settings["api_key"]:
-            log.warning("recommender: no api_key in [recommender] nor %s: the API refuses every request (403)", API_KEY_ENV)
+        announce_key(config, settings, generated)
         if settings["ranking"] == "click":
             active = app.store.active()
             if active is not None and built["items"]:
@@ -218,6 +247,19 @@ def make_plugin(config: Config, *, embedder: Embedder | None = None) -> Plugin:
     return Plugin(name="recommender", title="Recommender",
                   description="A gorse-compatible recommendation API that reads item text: new items are recommendable at once.",
                   blueprint=blueprint, url_prefix="/rec", prepare=prepare, ready=ready, api_spec=spec, state=app)
+
+
+def announce_key(config: Config, settings: dict, generated: bool) -> None:
+    """The start-up log line a newcomer needs to try the demo: the key (only the run that generated
+    it prints it; later runs say where it is kept) and the demo page's URL."""
+    demo = urls(config, [])[0][1] + "rec/"
+    if generated:
+        log.warning("recommender: generated an API key, kept in %s: %s (send it as X-API-Key; the demo page %s asks for it)",
+                    api_key_file(config), settings["api_key"], demo)
+    elif not settings["api_key"]:
+        log.warning("recommender: api_key is \"\" in [recommender]: the API refuses every request (403)")
+    elif "api_key" not in config.section("recommender") and not os.environ.get(API_KEY_ENV):
+        log.info("recommender: the API key is in %s; demo page %s", api_key_file(config), demo)
 
 
 def start_scheduler(app: Recommender, engine) -> None:

@@ -65,18 +65,30 @@ class Plugin:
             raise ConfigError(f"app {self.name}: url_prefix {self.url_prefix!r} must start with / and not be /, /health or /static")
 
 
-def load_plugins(config: Config) -> list[Plugin]:
-    """The plugin of every app in ``config.apps`` that ships one, in that order."""
-    plugins = []
+def plugin_modules(config: Config) -> list[tuple[str, Any]]:
+    """(name, ``<name>.plugin`` module) of every app in ``config.apps`` that ships one, in that order."""
+    modules = []
     for name in config.apps:
         try:
-            module = importlib.import_module(f"{name}.plugin")
+            modules.append((name, importlib.import_module(f"{name}.plugin")))
         except ModuleNotFoundError as exc:
             # Only a missing app or plugin module means "not installed"; a broken import inside one is a bug to show.
             if exc.name not in (name, f"{name}.plugin"):
                 raise
             log.debug("app %s has no plugin yet; skipping it", name)
-            continue
+    return modules
+
+
+def describe_apps(config: Config) -> str:
+    """What each app adds to ``troika config`` (its optional ``plugin.describe_settings(config)``): where a
+    value comes from when the app derives or generates it, so that the listing of keys alone cannot say."""
+    return "".join(module.describe_settings(config) for _, module in plugin_modules(config) if hasattr(module, "describe_settings"))
+
+
+def load_plugins(config: Config) -> list[Plugin]:
+    """The plugin of every app in ``config.apps`` that ships one, in that order."""
+    plugins = []
+    for name, module in plugin_modules(config):
         plugin = module.make_plugin(config)
         if not isinstance(plugin, Plugin):
             raise ConfigError(f"{name}.plugin.make_plugin returned {type(plugin).__name__}, not a shared.server.Plugin")

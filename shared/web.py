@@ -113,10 +113,11 @@ def secret_key(config: Config) -> str:
         return key
     if config.testing:
         return secrets.token_hex(32)
-    return _persisted_secret(config.var_dir / "secret_key")
+    return persisted_secret(config.var_dir / "secret_key")
 
 
-def _persisted_secret(path: Path) -> str:
+def persisted_secret(path: Path) -> str:
+    """The random key kept in ``path``, generated there (0600) the first time; apps keep their generated keys this way too."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole under a temporary name (0600 from the start), then linked into place:

@@ -247,3 +247,46 @@ def test_feedback_types_are_configurable_and_checked(tmp_path, db_url, embedder,
                 {"positive_feedback_types": ["click"], "read_feedback_types": ["click"]}):
         with pytest.raises(ConfigError, match="feedback_types"):
             make_plugin(config.replace(sections={"recommender": bad}))
+
+
+def test_without_a_configured_key_one_is_generated_in_var_dir_and_announced(tmp_path, db_url, embedder, monkeypatch, caplog, capsys):
+    # Issue 22: on defaults every API call was 403, and the demo page asked for a key nobody had.
+    from shared.cli import main
+
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    config = load_config(env={}, var_dir=tmp_path, database_url=db_url, testing=True, apps=["recommender"], port=8765)
+    config = config.replace(sections={"recommender": {"retrain_every": 0, "ranking": "content"}})
+    with caplog.at_level("INFO", logger="recommender.plugin"):
+        plugin = make_plugin(config, embedder=embedder)
+        plugin.prepare()
+    key_file = tmp_path / "recommender" / "api_key"
+    key = key_file.read_text().strip()
+    assert len(key) >= 32 and key_file.stat().st_mode & 0o077 == 0
+    assert key in caplog.text and str(key_file) in caplog.text and "http://127.0.0.1:8765/rec/" in caplog.text
+    client = build_app(config, [plugin]).test_client()
+    assert client.get("/rec/api/popular", headers={"X-API-Key": key}).status_code == 200
+    assert client.get("/rec/api/popular").status_code == 401
+    assert client.get("/rec/api/popular", headers={"X-API-Key": "wrong"}).status_code == 401
+
+    # A restart keeps the key and does not print it again; `troika config` says where it lives.
+    caplog.clear()
+    with caplog.at_level("INFO", logger="recommender.plugin"):
+        again = make_plugin(config, embedder=embedder)
+        again.prepare()
+    assert key not in caplog.text and str(key_file) in caplog.text
+    assert build_app(config, [again]).test_client().get("/rec/api/popular", headers={"X-API-Key": key}).status_code == 200
+    (tmp_path / "troika.toml").write_text(f'var_dir = "{tmp_path}"\napps = ["recommender"]\n')
+    assert main(["config", "--config", str(tmp_path / "troika.toml")]) == 0
+    shown = capsys.readouterr().out
+    assert f"api_key: generated on first start, kept in {key_file}" in shown and key not in shown
+
+
+def test_a_configured_key_wins_over_the_generated_one(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    _, client = start(tmp_path, db_url, embedder, ranking="content")  # api_key = KEY in [recommender]
+    assert not (tmp_path / "recommender" / "api_key").exists()
+    assert client.get("/rec/api/popular", headers={"X-API-Key": KEY}).status_code == 200
+    (tmp_path / "recommender" / "api_key").write_text("an-old-generated-key-0123456789abcdef\n")
+    _, configured = start(tmp_path, db_url, embedder, ranking="content")
+    assert configured.get("/rec/api/popular", headers={"X-API-Key": "an-old-generated-key-0123456789abcdef"}).status_code == 401
+    assert configured.get("/rec/api/popular", headers={"X-API-Key": KEY}).status_code == 200
