@@ -46,6 +46,17 @@ from .vector_cache import cached_item_vectors
 if TYPE_CHECKING:  # the click model pulls in scikit-learn; a content-only server need not load it
     from .click_model import ClickModel
 
+# Every value of the API's X-Troika-Source header, with what it means; the demo page lists these.
+SOURCES = {
+    "model": "the click model, from the user's positive feedback (calibrated click probabilities)",
+    "fallback": "the click model for a user without known positive feedback (popularity, age, mean feedback)",
+    "content": "no click model loaded: cosine to the user's positive feedback",
+    "profile": "cosine to the user's free-text profile (Comment), for a user without positive feedback",
+    "popular": "the most clicked items: nothing known about the user, or GET /api/popular",
+    "similar-items": "GET /api/item/<id>/neighbors: the items whose text is nearest",
+    "search": "GET /api/items?q=: the items whose text means what the query says",
+}
+
 MAX_N = 1000
 PAGE = 1000
 # Candidates the click model re-ranks per request: the content model's nearest items and as many

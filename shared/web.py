@@ -234,7 +234,9 @@ def _validated(model: type, data: bytes) -> Any:
         if first["type"] == "json_invalid":
             raise BadRequest("the body is not valid JSON") from None
         if not first["loc"]:
-            raise BadRequest("the body must be a JSON object") from None
+            # The whole body has the wrong shape: say which one the route takes (list bodies: bulk inserts).
+            shape = "a JSON array (a list)" if first["type"] == "list_type" else "a JSON object"
+            raise BadRequest(f"the body must be {shape}") from None
         field_error(".".join(str(part) for part in first["loc"]), first["msg"])
 
 

@@ -290,3 +290,20 @@ def test_a_configured_key_wins_over_the_generated_one(tmp_path, db_url, embedder
     _, configured = start(tmp_path, db_url, embedder, ranking="content")
     assert configured.get("/rec/api/popular", headers={"X-API-Key": "an-old-generated-key-0123456789abcdef"}).status_code == 401
     assert configured.get("/rec/api/popular", headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_the_demo_page_lists_every_source_the_api_really_sets(served):
+    # Issue 22: the page listed five sources and left out model and fallback, what a click model answers.
+    from recommender.baselines import ContentRecommender, PopularRecommender
+    from recommender.click_model import SOURCE_FALLBACK, SOURCE_MODEL
+    from recommender.service import SOURCES
+
+    set_somewhere = {SOURCE_MODEL, SOURCE_FALLBACK, ContentRecommender.source, PopularRecommender.source, "profile",
+                     "similar-items", "search"}  # the last three: baselines' profile vector and the API's own routes
+    assert set(SOURCES) == set_somewhere
+    _, client = served
+    page = client.get("/rec/").get_data(as_text=True)
+    for name in SOURCES:
+        assert f"<code>{name}</code>" in page, name
+    assert client.get("/rec/api/item/f25/neighbors", headers=V2).headers[SOURCE_HEADER] == "similar-items"
+    assert client.get("/rec/api/items", query_string={"q": "space"}, headers=V2).headers[SOURCE_HEADER] == "search"
