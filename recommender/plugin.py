@@ -51,20 +51,18 @@ from shared.errors import ConfigError
 from shared.scheduler import Job, Scheduler
 from shared.server import Plugin, urls
 from shared.storage import engine_for, migrate
-from shared.web import parse_rate_limit, persisted_secret
 
-from .api import DEFAULT_RATE_LIMIT, make_blueprint
+from .api import make_blueprint
 from .catalogue import Catalogue
-from .feedback_types import DEFAULT_POSITIVE, DEFAULT_READ, FeedbackTypes
 from .importers import import_feedback, import_items
 from .service import RecommenderService
+from .settings import API_KEY_ENV, api_key_file, plugin_settings, resolve_api_key
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(recommender.__file__).parent
 DEMO = PACKAGE / "demo"
 DEMO_ITEMS, DEMO_FEEDBACK = DEMO / "items.csv", DEMO / "feedback.csv"
-API_KEY_ENV = "TROIKA_RECOMMENDER_API_KEY"
 JOBS_TABLE = "rec_apscheduler_jobs"  # APScheduler creates and owns it
 
 
@@ -73,78 +71,6 @@ def import_demo(catalogue: Catalogue) -> tuple[int, int]:
     items, _ = import_items(DEMO_ITEMS, strict=True)
     feedback, _ = import_feedback(DEMO_FEEDBACK, {i.id for i in items}, strict=True)
     return catalogue.put_items(items), catalogue.add_feedback(feedback)
-
-
-SETTINGS = {"api_key": str, "demo": bool, "ranking": str, "retrain_every": (int, float), "fine_tune": bool,
-            "reload_seconds": (int, float), "rate_limit": str, "positive_feedback_types": list, "read_feedback_types": list}
-TYPE_LISTS = ("positive_feedback_types", "read_feedback_types")
-
-
-def plugin_settings(config: Config) -> dict:
-    """``[recommender]`` checked, with defaults filled in and the API key from the environment."""
-    settings = config.section("recommender")
-    unknown = sorted(set(settings) - set(SETTINGS))
-    if unknown:
-        raise ConfigError(f"[recommender] has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(SETTINGS)}")
-    for key, kind in SETTINGS.items():
-        value = settings.get(key)
-        if value is not None and (not isinstance(value, kind) or (kind != bool and isinstance(value, bool))):
-            expected = {"demo": "true or false", "fine_tune": "true or false", "api_key": "a string", "ranking": "a string",
-                        "rate_limit": 'a string such as "200/second;5000/minute"'}.get(key, "a list of strings" if key in TYPE_LISTS
-                                                                                     else "a number of seconds")
-            raise ConfigError(f"recommender.{key} must be {expected}, got {value!r}")
-    settings = {"demo": True, "ranking": "click", "retrain_every": 86400, "fine_tune": True, "reload_seconds": 2,
-                "rate_limit": DEFAULT_RATE_LIMIT, "positive_feedback_types": list(DEFAULT_POSITIVE),
-                "read_feedback_types": list(DEFAULT_READ), **settings}
-    settings["feedback_types"] = feedback_types(settings)
-    if settings["ranking"] not in ("click", "content"):
-        raise ConfigError(f"recommender.ranking must be \"click\" or \"content\", got {settings['ranking']!r}")
-    if settings["retrain_every"] < 0 or settings["reload_seconds"] <= 0:
-        raise ConfigError("recommender.retrain_every must be 0 (off) or more, recommender.reload_seconds more than 0")
-    if settings["rate_limit"]:
-        parse_rate_limit(settings["rate_limit"], "recommender.rate_limit")
-    settings["api_key"] = os.environ.get(API_KEY_ENV) or settings.get("api_key", "")
-    return settings
-
-
-def feedback_types(settings: dict) -> FeedbackTypes:
-    """The two type lists of ``[recommender]`` checked: strings, none in both."""
-    for key in TYPE_LISTS:
-        if not all(isinstance(t, str) and t for t in settings[key]):
-            raise ConfigError(f"recommender.{key} must be a list of feedback type names (strings), got {settings[key]!r}")
-    try:
-        return FeedbackTypes(tuple(settings["positive_feedback_types"]), tuple(settings["read_feedback_types"]))
-    except ValueError as exc:
-        raise ConfigError(f"recommender.positive_feedback_types and read_feedback_types: {exc}") from None
-
-
-def api_key_file(config: Config) -> Path:
-    """Where the generated API key lives when none is configured."""
-    return Path(config.var_dir) / "recommender" / "api_key"
-
-
-def resolve_api_key(config: Config, settings: dict) -> bool:
-    """Fill ``settings["api_key"]``: the environment's or troika.toml's key wins; with neither, the
-    key generated once and kept in var_dir (so the demo works on defaults, and the key survives a
-    restart). ``api_key = ""`` written out keeps the API closed. True when the key was generated now."""
-    if settings["api_key"] or "api_key" in config.section("recommender"):
-        return False
-    path = api_key_file(config)
-    fresh = not path.exists()
-    settings["api_key"] = persisted_secret(path)
-    return fresh
-
-
-def describe_settings(config: Config) -> str:
-    """What ``troika config`` adds for this app: where its API key comes from (never the key itself)."""
-    settings = plugin_settings(config)
-    if settings["api_key"]:
-        where = f"from {API_KEY_ENV}" if os.environ.get(API_KEY_ENV) else "set in [recommender] api_key"
-    elif "api_key" in config.section("recommender"):
-        where = 'api_key = "" in [recommender]: the API refuses every request (403)'
-    else:
-        where = f"generated on first start, kept in {api_key_file(config)}"
-    return f"\n# [recommender] api_key: {where}\n"
 
 
 def model_store(config: Config) -> ArtifactStore:
