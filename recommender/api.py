@@ -24,16 +24,12 @@ from shared.web import check_token, field_error, json_body, rate_limit
 from .page import PUBLIC_ENDPOINTS, register_page
 from .records import Feedback, Item
 from .service import RecommenderService
+from .settings import DEFAULT_RATE_LIMIT
 
 SOURCE_HEADER = "X-Troika-Source"
 KEY = {"api_key": []}
 ID_PATTERN = r"^[^/]*[^/ \t\r\n\f\v][^/]*$"  # no '/', not blank: the catalogue's rule, spelt the same in every regex flavour
 ID = Field(min_length=1, max_length=256, pattern=ID_PATTERN)
-# Per client; [recommender] rate_limit in troika.toml. The client is a product's backend making all its
-# users' calls from one address, so the bound is ten times a chat visitor's (customer_service: 20/second)
-# and near what one server answers (bench/results/rec_load_*.md: 200-400 recommend calls/s on 2 cores):
-# a backend at its normal pace is never refused, while a runaway retry loop gets 429s, not the server.
-DEFAULT_RATE_LIMIT = "200/second"
 UNGUARDED = ("/api/openapi/openapi.json", "/api/health/live", "/api/health/ready")  # probes and the schema: no key, no limit
 
 

@@ -134,14 +134,15 @@ def cmd_retrain(args) -> str:
 
     from .catalogue import Catalogue
     from .click_model import ClickModelConfig
-    from .plugin import PACKAGE, model_store
+    from .plugin import PACKAGE, model_store, plugin_settings
     from .retraining import retrain
     from .service import RecommenderService
 
     config = load_config(args.config)
     engine = engine_for(config.database_url)
     migrate(engine, PACKAGE / "migrations", "recommender_alembic_version")
-    items, feedback = RecommenderService(Catalogue(engine)).snapshot()
+    types = plugin_settings(config)["feedback_types"]  # the server's meaning of each type, so both fit the same pairs
+    items, feedback = RecommenderService(Catalogue(engine), feedback_types=types).snapshot()
     if not items:
         raise DataError(f"no items in {engine.url.render_as_string(hide_password=True)}: import some first (troika rec import)")
     result = retrain(items, feedback, model_store(config), ClickModelConfig(fine_tune=not args.no_fine_tune),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from .service import RecommenderService
+from .service import SOURCES, RecommenderService
 
 # The exemptions the API's key check needs for this page (the blueprint's static files too).
 PUBLIC_ENDPOINTS = frozenset({"recommender_api.index", "recommender_api.static"})
@@ -28,4 +28,4 @@ def register_page(bp: Blueprint, service: RecommenderService) -> None:
     def index():
         counts = service.catalogue.counts()
         return render_template("recommender/demo.html", items=counts["items"], users=counts["users"],
-                               feedback=counts["feedback"], ready=service.ready)
+                               feedback=counts["feedback"], ready=service.ready, sources=SOURCES)

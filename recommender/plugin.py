@@ -22,13 +22,15 @@ so the demo is ranked by a click model a few seconds after start. Items inserted
 are embedded at once; feedback moves recommendations at once; no restart.
 
     [recommender]
-    api_key = "a long random string"   # or TROIKA_RECOMMENDER_API_KEY; unset: the API answers 403
+    api_key = "a long random string"   # or TROIKA_RECOMMENDER_API_KEY; unset: generated once, kept in <var_dir>/recommender/api_key; "": the API answers 403
     demo = true                        # import the demo catalogue into an empty database
     ranking = "click"                  # "content": never load a click model
     retrain_every = 86400              # seconds between retrains; 0: no retrain job
     fine_tune = true                   # the retrain job fine-tunes the item encoder on the clicks
     reload_seconds = 2                 # how often the server looks for a newly activated model
     rate_limit = "200/second"          # per client (remote address) on /rec/api/*; over it: 429 + Retry-After; "": none
+    positive_feedback_types = ["click", "star", "like", "purchase", "favorite", "share"]  # the user liked the item
+    read_feedback_types = ["read", "view"]   # shown or read: seen (not recommended again), a negative; other types: stored, ignored
 
 Every response names its source in ``X-Troika-Source``.
 """
@@ -47,21 +49,20 @@ from shared.config import Config
 from shared.embeddings import Embedder
 from shared.errors import ConfigError
 from shared.scheduler import Job, Scheduler
-from shared.server import Plugin
+from shared.server import Plugin, urls
 from shared.storage import engine_for, migrate
-from shared.web import parse_rate_limit
 
-from .api import DEFAULT_RATE_LIMIT, make_blueprint
+from .api import make_blueprint
 from .catalogue import Catalogue
 from .importers import import_feedback, import_items
 from .service import RecommenderService
+from .settings import API_KEY_ENV, api_key_file, plugin_settings, resolve_api_key
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(recommender.__file__).parent
 DEMO = PACKAGE / "demo"
 DEMO_ITEMS, DEMO_FEEDBACK = DEMO / "items.csv", DEMO / "feedback.csv"
-API_KEY_ENV = "TROIKA_RECOMMENDER_API_KEY"
 JOBS_TABLE = "rec_apscheduler_jobs"  # APScheduler creates and owns it
 
 
@@ -70,34 +71,6 @@ def import_demo(catalogue: Catalogue) -> tuple[int, int]:
     items, _ = import_items(DEMO_ITEMS, strict=True)
     feedback, _ = import_feedback(DEMO_FEEDBACK, {i.id for i in items}, strict=True)
     return catalogue.put_items(items), catalogue.add_feedback(feedback)
-
-
-SETTINGS = {"api_key": str, "demo": bool, "ranking": str, "retrain_every": (int, float), "fine_tune": bool,
-            "reload_seconds": (int, float), "rate_limit": str}
-
-
-def plugin_settings(config: Config) -> dict:
-    """``[recommender]`` checked, with defaults filled in and the API key from the environment."""
-    settings = config.section("recommender")
-    unknown = sorted(set(settings) - set(SETTINGS))
-    if unknown:
-        raise ConfigError(f"[recommender] has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(SETTINGS)}")
-    for key, kind in SETTINGS.items():
-        value = settings.get(key)
-        if value is not None and (not isinstance(value, kind) or (kind != bool and isinstance(value, bool))):
-            expected = {"demo": "true or false", "fine_tune": "true or false", "api_key": "a string", "ranking": "a string",
-                        "rate_limit": 'a string such as "200/second;5000/minute"'}.get(key, "a number of seconds")
-            raise ConfigError(f"recommender.{key} must be {expected}, got {value!r}")
-    settings = {"demo": True, "ranking": "click", "retrain_every": 86400, "fine_tune": True, "reload_seconds": 2,
-                "rate_limit": DEFAULT_RATE_LIMIT, **settings}
-    if settings["ranking"] not in ("click", "content"):
-        raise ConfigError(f"recommender.ranking must be \"click\" or \"content\", got {settings['ranking']!r}")
-    if settings["retrain_every"] < 0 or settings["reload_seconds"] <= 0:
-        raise ConfigError("recommender.retrain_every must be 0 (off) or more, recommender.reload_seconds more than 0")
-    if settings["rate_limit"]:
-        parse_rate_limit(settings["rate_limit"], "recommender.rate_limit")
-    settings["api_key"] = os.environ.get(API_KEY_ENV) or settings.get("api_key", "")
-    return settings
 
 
 def model_store(config: Config) -> ArtifactStore:
@@ -157,10 +130,12 @@ class Recommender:
 def make_plugin(config: Config, *, embedder: Embedder | None = None) -> Plugin:
     """``embedder``: the item encoder (default: ``config.base_model``, else the packaged MiniLM; loaded on first use)."""
     settings = plugin_settings(config)
+    generated = resolve_api_key(config, settings)
     engine = engine_for(config.database_url)
     catalogue = Catalogue(engine)
     service = RecommenderService(catalogue, embedder=embedder or Embedder(config.base_model or None),
-                                 vector_cache=Path(config.var_dir) / "recommender" / "vectors")
+                                 vector_cache=Path(config.var_dir) / "recommender" / "vectors",
+                                 feedback_types=settings["feedback_types"])
     app = Recommender(service, model_store(config), settings)
     blueprint, spec = make_blueprint(service, settings=settings)
     status = {"prepared": False, "built": ""}
@@ -174,8 +149,7 @@ def make_plugin(config: Config, *, embedder: Embedder | None = None) -> Plugin:
         if built["items"]:
             status["built"] = f"content model over {built['items']} items, {built['users']} users, {built['feedback']} feedback records"
         status["prepared"] = True
-        if not settings["api_key"]:
-            log.warning("recommender: no api_key in [recommender] nor %s: the API refuses every request (403)", API_KEY_ENV)
+        announce_key(config, settings, generated)
         if settings["ranking"] == "click":
             active = app.store.active()
             if active is not None and built["items"]:
@@ -199,6 +173,19 @@ def make_plugin(config: Config, *, embedder: Embedder | None = None) -> Plugin:
     return Plugin(name="recommender", title="Recommender",
                   description="A gorse-compatible recommendation API that reads item text: new items are recommendable at once.",
                   blueprint=blueprint, url_prefix="/rec", prepare=prepare, ready=ready, api_spec=spec, state=app)
+
+
+def announce_key(config: Config, settings: dict, generated: bool) -> None:
+    """The start-up log line a newcomer needs to try the demo: the key (only the run that generated
+    it prints it; later runs say where it is kept) and the demo page's URL."""
+    demo = urls(config, [])[0][1] + "rec/"
+    if generated:
+        log.warning("recommender: generated an API key, kept in %s: %s (send it as X-API-Key; the demo page %s asks for it)",
+                    api_key_file(config), settings["api_key"], demo)
+    elif not settings["api_key"]:
+        log.warning("recommender: api_key is \"\" in [recommender]: the API refuses every request (403)")
+    elif "api_key" not in config.section("recommender") and not os.environ.get(API_KEY_ENV):
+        log.info("recommender: the API key is in %s; demo page %s", api_key_file(config), demo)
 
 
 def start_scheduler(app: Recommender, engine) -> None:

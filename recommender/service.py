@@ -39,11 +39,23 @@ from shared.errors import DataError, NotFoundError
 
 from .baselines import ContentRecommender, PopularRecommender, Recommendation
 from .catalogue import Catalogue
+from .feedback_types import FeedbackTypes
 from .records import Feedback, Item
 from .vector_cache import cached_item_vectors
 
 if TYPE_CHECKING:  # the click model pulls in scikit-learn; a content-only server need not load it
     from .click_model import ClickModel
+
+# Every value of the API's X-Troika-Source header, with what it means; the demo page lists these.
+SOURCES = {
+    "model": "the click model, from the user's positive feedback (calibrated click probabilities)",
+    "fallback": "the click model for a user without known positive feedback (popularity, age, mean feedback)",
+    "content": "no click model loaded: cosine to the user's positive feedback",
+    "profile": "cosine to the user's free-text profile (Comment), for a user without positive feedback",
+    "popular": "the most clicked items: nothing known about the user, or GET /api/popular",
+    "similar-items": "GET /api/item/<id>/neighbors: the items whose text is nearest",
+    "search": "GET /api/items?q=: the items whose text means what the query says",
+}
 
 MAX_N = 1000
 PAGE = 1000
@@ -53,10 +65,13 @@ CANDIDATES = 100
 
 
 class RecommenderService:
-    def __init__(self, catalogue: Catalogue, *, embedder: Embedder | None = None, vector_cache: str | Path | None = None):
+    def __init__(self, catalogue: Catalogue, *, embedder: Embedder | None = None, vector_cache: str | Path | None = None,
+                 feedback_types: FeedbackTypes | None = None):
         """``vector_cache``: a folder where ``rebuild`` keeps the item vectors (``vector_cache``
-        module), so a restart on the same catalogue skips embedding it again."""
+        module), so a restart on the same catalogue skips embedding it again. ``feedback_types``:
+        which stored types are positive and which read (gorse's lists; default ``FeedbackTypes()``)."""
         self.catalogue = catalogue
+        self.feedback_types = feedback_types or FeedbackTypes()
         self.embedder = embedder
         self.vector_cache = vector_cache
         self._lock = threading.RLock()
@@ -87,10 +102,12 @@ class RecommenderService:
                 return users
 
     def _stored_feedback(self, users: list[str]) -> list[Feedback]:
-        return [f for user in users for f in self.catalogue.user_feedback(user, limit=10_000)]
+        # As the models read it (clicks and views): a stored "star" is a click to them.
+        return self.feedback_types.for_models(f for user in users for f in self.catalogue.user_feedback(user, limit=10_000))
 
     def snapshot(self) -> tuple[list[Item], list[Feedback]]:
-        """Every stored item and feedback record (what a retrain learns from)."""
+        """Every stored item, and the feedback the models learn from (what a retrain fits on):
+        positive types as clicks, read types as views, other types left out."""
         items, _ = self._stored_items()
         return items, self._stored_feedback(self._stored_users())
 
@@ -157,11 +174,12 @@ class RecommenderService:
             self.hidden_.add(item_id)
 
     def add_feedback(self, records: Sequence[Feedback], *, overwrite: bool = True) -> int:
-        written = self.catalogue.add_feedback(records, overwrite=overwrite)
+        written = self.catalogue.add_feedback(records, overwrite=overwrite)  # stored with the client's types
+        learnt = self.feedback_types.for_models(records)
         with self._lock:
             if self.model_ is not None:
-                self.model_.add_feedback(records)
-                self.popular_.add_feedback(records)  # also the content model's fallback: one object
+                self.model_.add_feedback(learnt)
+                self.popular_.add_feedback(learnt)  # also the content model's fallback: one object
         return written
 
     # --- reads ----------------------------------------------------------------------

@@ -134,8 +134,10 @@ def cmd_run(args) -> str:
 
 def cmd_config(args) -> str:
     from .config import describe, load_config
+    from .server import describe_apps
 
-    print(describe(load_config(args.config)))
+    config = load_config(args.config)
+    print(describe(config) + describe_apps(config))
     return "configuration: code defaults < troika.toml < TROIKA_* environment < command-line arguments"
 
 

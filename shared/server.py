@@ -65,18 +65,32 @@ class Plugin:
             raise ConfigError(f"app {self.name}: url_prefix {self.url_prefix!r} must start with / and not be /, /health or /static")
 
 
+def app_modules(config: Config, part: str) -> list[tuple[str, Any]]:
+    """(name, ``<name>.<part>`` module) of every app in ``config.apps`` that ships one, in that order."""
+    modules = []
+    for name in config.apps:
+        try:
+            modules.append((name, importlib.import_module(f"{name}.{part}")))
+        except ModuleNotFoundError as exc:
+            # Only a missing app or module means "not installed"; a broken import inside one is a bug to show.
+            if exc.name not in (name, f"{name}.{part}"):
+                raise
+            log.debug("app %s has no %s module yet; skipping it", name, part)
+    return modules
+
+
+def describe_apps(config: Config) -> str:
+    """What each app adds to ``troika config`` (an optional ``<app>.settings.describe_settings(config)``): its
+    keys' effective values and where a derived or generated one comes from. ``<app>.settings``, not the
+    plugin, so that listing the configuration does not load any model library."""
+    return "".join(module.describe_settings(config) for _, module in app_modules(config, "settings")
+                   if hasattr(module, "describe_settings"))
+
+
 def load_plugins(config: Config) -> list[Plugin]:
     """The plugin of every app in ``config.apps`` that ships one, in that order."""
     plugins = []
-    for name in config.apps:
-        try:
-            module = importlib.import_module(f"{name}.plugin")
-        except ModuleNotFoundError as exc:
-            # Only a missing app or plugin module means "not installed"; a broken import inside one is a bug to show.
-            if exc.name not in (name, f"{name}.plugin"):
-                raise
-            log.debug("app %s has no plugin yet; skipping it", name)
-            continue
+    for name, module in app_modules(config, "plugin"):
         plugin = module.make_plugin(config)
         if not isinstance(plugin, Plugin):
             raise ConfigError(f"{name}.plugin.make_plugin returned {type(plugin).__name__}, not a shared.server.Plugin")

@@ -113,10 +113,11 @@ def secret_key(config: Config) -> str:
         return key
     if config.testing:
         return secrets.token_hex(32)
-    return _persisted_secret(config.var_dir / "secret_key")
+    return persisted_secret(config.var_dir / "secret_key")
 
 
-def _persisted_secret(path: Path) -> str:
+def persisted_secret(path: Path) -> str:
+    """The random key kept in ``path``, generated there (0600) the first time; apps keep their generated keys this way too."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole under a temporary name (0600 from the start), then linked into place:
@@ -233,7 +234,9 @@ def _validated(model: type, data: bytes) -> Any:
         if first["type"] == "json_invalid":
             raise BadRequest("the body is not valid JSON") from None
         if not first["loc"]:
-            raise BadRequest("the body must be a JSON object") from None
+            # The whole body has the wrong shape: say which one the route takes (list bodies: bulk inserts).
+            shape = "a JSON array (a list)" if first["type"] == "list_type" else "a JSON object"
+            raise BadRequest(f"the body must be {shape}") from None
         field_error(".".join(str(part) for part in first["loc"]), first["msg"])
 
 

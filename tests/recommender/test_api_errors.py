@@ -76,3 +76,14 @@ def test_a_wrong_method_is_405_naming_the_allowed_ones(client, method, path):
     response = client.open(path, method=method, json={}, headers=HEADERS)
     assert_json_error(response, 405, "method_not_allowed")
     assert response.headers["Allow"]
+
+
+def test_a_list_route_given_an_object_says_it_wants_a_list(client):
+    # Issue 22: POST /api/items with an object said "the body must be a JSON object".
+    for path in ("/rec/api/items", "/rec/api/users", "/rec/api/feedback"):
+        wrong = client.post(path, json={"ItemId": "f99", "Comment": "one item, not a list"}, headers=HEADERS)
+        assert_json_error(wrong, 400, "bad_request")
+        assert wrong.json["error"]["message"] == "the body must be a JSON array (a list)", path
+    single = client.post("/rec/api/item", json=[{"ItemId": "f99"}], headers=HEADERS)  # and the other way round
+    assert_json_error(single, 400, "bad_request")
+    assert single.json["error"]["message"] == "the body must be a JSON object"

@@ -216,3 +216,95 @@ def test_a_bad_recommender_table_stops_the_server_before_it_starts(tmp_path, tab
     config = load_config(env={}, var_dir=tmp_path, testing=True, apps=["recommender"]).replace(sections={"recommender": table})
     with pytest.raises(ConfigError, match=message):
         make_plugin(config)
+
+
+def test_a_gorse_client_sending_star_feedback_gets_model_ranked_recommendations(tmp_path, db_url, embedder, live_server, monkeypatch):
+    # Issue 22: only "click" counted, so a gorse client's "star" left its user on the fallback.
+    import requests
+    from gorse import Gorse
+
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    plugin, client = start(tmp_path, db_url, embedder, fine_tune=False)
+    assert plugin.state.retrain()["promoted"]
+    base = live_server(client.application)
+    gorse = Gorse(base + "/rec", KEY, timeout=30)
+    for film in ("f25", "f26", "f28"):
+        gorse.insert_feedback("star", "zed", film, "2026-05-01T10:00:00Z")
+    answer = requests.get(f"{base}/rec/api/recommend/zed", params={"n": 5}, headers=V2, timeout=30)
+    assert answer.status_code == 200 and answer.headers[SOURCE_HEADER] == "model"
+    assert not {"f25", "f26", "f28"} & {r.id for r in gorse.get_recommend("zed", n=5)}  # starred films count as seen
+    assert [f["FeedbackType"] for f in gorse.list_feedbacks("star", "zed")] == ["star"] * 3  # stored as sent
+    plugin.state.shutdown()
+
+
+def test_feedback_types_are_configurable_and_checked(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    plugin, client = start(tmp_path, db_url, embedder, ranking="content", positive_feedback_types=["click"])
+    client.post("/rec/api/feedback", json=[{"FeedbackType": "star", "UserId": "zed", "ItemId": "f25"}], headers=V2)
+    assert client.get("/rec/api/recommend/zed", headers=V2).headers[SOURCE_HEADER] == "popular"  # star is not positive here
+    config = load_config(env={}, var_dir=tmp_path, testing=True, apps=["recommender"])
+    for bad in ({"positive_feedback_types": "star"}, {"read_feedback_types": [1]},
+                {"positive_feedback_types": ["click"], "read_feedback_types": ["click"]}):
+        with pytest.raises(ConfigError, match="feedback_types"):
+            make_plugin(config.replace(sections={"recommender": bad}))
+
+
+def test_without_a_configured_key_one_is_generated_in_var_dir_and_announced(tmp_path, db_url, embedder, monkeypatch, caplog, capsys):
+    # Issue 22: on defaults every API call was 403, and the demo page asked for a key nobody had.
+    from shared.cli import main
+
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    config = load_config(env={}, var_dir=tmp_path, database_url=db_url, testing=True, apps=["recommender"], port=8765)
+    config = config.replace(sections={"recommender": {"retrain_every": 0, "ranking": "content"}})
+    with caplog.at_level("INFO", logger="recommender.plugin"):
+        plugin = make_plugin(config, embedder=embedder)
+        plugin.prepare()
+    key_file = tmp_path / "recommender" / "api_key"
+    key = key_file.read_text().strip()
+    assert len(key) >= 32 and key_file.stat().st_mode & 0o077 == 0
+    assert key in caplog.text and str(key_file) in caplog.text and "http://127.0.0.1:8765/rec/" in caplog.text
+    client = build_app(config, [plugin]).test_client()
+    assert client.get("/rec/api/popular", headers={"X-API-Key": key}).status_code == 200
+    assert client.get("/rec/api/popular").status_code == 401
+    assert client.get("/rec/api/popular", headers={"X-API-Key": "wrong"}).status_code == 401
+
+    # A restart keeps the key and does not print it again; `troika config` says where it lives.
+    caplog.clear()
+    with caplog.at_level("INFO", logger="recommender.plugin"):
+        again = make_plugin(config, embedder=embedder)
+        again.prepare()
+    assert key not in caplog.text and str(key_file) in caplog.text
+    assert build_app(config, [again]).test_client().get("/rec/api/popular", headers={"X-API-Key": key}).status_code == 200
+    (tmp_path / "troika.toml").write_text(f'var_dir = "{tmp_path}"\napps = ["recommender"]\n')
+    assert main(["config", "--config", str(tmp_path / "troika.toml")]) == 0
+    shown = capsys.readouterr().out
+    assert f"api_key: generated on first start, kept in {key_file}" in shown and key not in shown
+    assert "positive_feedback_types" in shown and "'star'" in shown and "read_feedback_types" in shown
+
+
+def test_a_configured_key_wins_over_the_generated_one(tmp_path, db_url, embedder, monkeypatch):
+    monkeypatch.delenv("TROIKA_RECOMMENDER_API_KEY", raising=False)
+    _, client = start(tmp_path, db_url, embedder, ranking="content")  # api_key = KEY in [recommender]
+    assert not (tmp_path / "recommender" / "api_key").exists()
+    assert client.get("/rec/api/popular", headers={"X-API-Key": KEY}).status_code == 200
+    (tmp_path / "recommender" / "api_key").write_text("an-old-generated-key-0123456789abcdef\n")
+    _, configured = start(tmp_path, db_url, embedder, ranking="content")
+    assert configured.get("/rec/api/popular", headers={"X-API-Key": "an-old-generated-key-0123456789abcdef"}).status_code == 401
+    assert configured.get("/rec/api/popular", headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_the_demo_page_lists_every_source_the_api_really_sets(served):
+    # Issue 22: the page listed five sources and left out model and fallback, what a click model answers.
+    from recommender.baselines import ContentRecommender, PopularRecommender
+    from recommender.click_model import SOURCE_FALLBACK, SOURCE_MODEL
+    from recommender.service import SOURCES
+
+    set_somewhere = {SOURCE_MODEL, SOURCE_FALLBACK, ContentRecommender.source, PopularRecommender.source, "profile",
+                     "similar-items", "search"}  # the last three: baselines' profile vector and the API's own routes
+    assert set(SOURCES) == set_somewhere
+    _, client = served
+    page = client.get("/rec/").get_data(as_text=True)
+    for name in SOURCES:
+        assert f"<code>{name}</code>" in page, name
+    assert client.get("/rec/api/item/f25/neighbors", headers=V2).headers[SOURCE_HEADER] == "similar-items"
+    assert client.get("/rec/api/items", query_string={"q": "space"}, headers=V2).headers[SOURCE_HEADER] == "search"
