@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/troika run
+run: $(STAMP)  # make run PORT=9000 serves on another port (as does TROIKA_PORT=9000 make run)
+	$(BIN)/troika run $(if $(PORT),--port $(PORT))
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
