@@ -30,7 +30,8 @@ from shared.storage import insert_new
 from .tables import deliveries, feedback, handoffs, sessions, turns
 
 ROLES = ("user", "bot", "agent")
-PATHS = ("intent", "clarify", "retrieval", "handoff")
+# The policy's paths, and the bot's out_of_scope: a reply to a message it cannot answer, offering a person.
+PATHS = ("intent", "clarify", "retrieval", "out_of_scope", "handoff")
 MAX_TEXT = 4000  # characters of one message; longer is refused, never cut silently
 
 

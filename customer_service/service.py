@@ -31,7 +31,8 @@ WAITING_TEXT = "A member of our team will reply here shortly."
 
 @dataclass(frozen=True)
 class BotReply:
-    """What the bot says and why: ``path`` is intent, clarify, retrieval or handoff."""
+    """What the bot says and why: ``path`` is intent, clarify, retrieval, out_of_scope (a reply offering a
+    person) or handoff (the conversation goes to a person)."""
 
     text: str
     path: str

@@ -47,7 +47,7 @@ class TurnOut(BaseModel):
     role: str
     text: str
     created_at: dt.datetime
-    path: str | None = Field(default=None, description="which path produced a bot reply: intent, clarify, retrieval or handoff")
+    path: str | None = Field(default=None, description="which path produced a bot reply: intent, clarify, retrieval, out_of_scope or handoff")
     intent: str | None = None
     confidence: float | None = None
     sources: list[Source] = Field(default_factory=list)
@@ -68,10 +68,10 @@ class HandoffOut(BaseModel):
 class ChatOut(BaseModel):
     session_id: str
     reply: str | None = Field(description="null while a person has the conversation (see notice)")
-    path: str | None = Field(description="which path produced the reply: intent, clarify, retrieval or handoff")
+    path: str | None = Field(description="which path produced the reply: intent, clarify, retrieval, out_of_scope (offers a person as a choice) or handoff")
     intent: str | None = None
     confidence: float | None = None
-    choices: list[str] = Field(default_factory=list, description="for clarify: the options to offer as buttons")
+    choices: list[str] = Field(default_factory=list, description="for clarify and out_of_scope: the options to offer as buttons")
     sources: list[Source] = Field(default_factory=list, description="for retrieval: where the answer comes from")
     message: TurnOut = Field(description="the visitor's message as stored")
     turn: TurnOut | None = Field(description="the reply as stored (its id is what feedback names)")
