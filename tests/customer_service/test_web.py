@@ -290,3 +290,23 @@ def test_an_unknown_oos_action_is_a_config_error(detector):
 
     with pytest.raises(ConfigError, match="oos_action"):
         intent_bot(detector, oos_action="ignore")
+
+
+def test_a_client_may_name_a_new_session_with_a_long_enough_id(client):
+    named = "widget-7f3a9c2e_b41d"  # 20 characters of [A-Za-z0-9_-]
+    first = say(client, named, "where is my card?")
+    assert first.status_code == 200 and first.json["session_id"] == named
+    assert say(client, named, "and my card?").json["session_id"] == named  # the same conversation, not a second one
+    history = client.get(f"/cs/api/sessions/{named}/messages").json
+    assert [m["role"] for m in history["messages"]] == ["user", "bot", "user", "bot"]
+
+
+@pytest.mark.parametrize("session_id, status", [("sixteen-chars-ok", 200), ("fifteen-chars-x", 404), ("dots.are.not.allowed.here", 404),
+                                                 ("has spaces in it, long enough", 400), ("x" * 65, 400)])
+def test_an_unknown_session_id_is_created_only_when_it_is_a_valid_client_id(client, session_id, status):
+    response = say(client, session_id, "where is my card?")
+    assert response.status_code == status
+    if status == 404:
+        assert "16 to 64 characters" in response.json["error"]["message"]
+    if status == 400:
+        assert response.json["error"]["field"] == "session_id"
