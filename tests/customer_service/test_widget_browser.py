@@ -129,11 +129,64 @@ def test_the_demo_bank_bot_in_the_widget_answers_asks_finds_and_hands_off(tmp_pa
     link = found.find_element("css selector", "a")
     assert link.get_attribute("href") == "https://help.lumen.example/protection"
 
-    chat(browser, HOSTILE)
-    handoff = wait_for(browser, '.troika-chat__msg--bot[data-path="handoff"]')[0]
-    assert "member of our team" in handoff.text
+    chat(browser, HOSTILE)  # out of scope: a reply offering a person, not a person at once
+    offer = wait_for(browser, '.troika-chat__msg--bot[data-path="out_of_scope"]')[0]
+    assert "Shall I pass you to a person?" in offer.text
     mine = browser.find_elements("css selector", ".troika-chat__msg--user .troika-chat__text")[-1]
     assert mine.text == HOSTILE and browser.find_elements("css selector", ".troika-chat img") == []
 
+    chat(browser, "I want to talk to a human")  # the demo's speak_to_human hands off
+    handoff = wait_for(browser, '.troika-chat__msg--bot[data-path="handoff"]')[0]
+    assert "member of our team" in handoff.text
+
     # TROIKA_SCREENSHOT=customer_service/docs/widget.png pytest -k demo_bank: the README's picture
     browser.save_screenshot(os.environ.get("TROIKA_SCREENSHOT") or str(tmp_path / "widget.png"))
+
+
+def test_taking_the_out_of_scope_offer_hands_off(tmp_path, live_server, browser):
+    from customer_service.service import BotReply
+
+    class OutOfScope:
+        def respond(self, text, history):
+            if text == "talk to a person":
+                return BotReply("I'm passing you to a member of our team.", "handoff", details={"reason": "asked"})
+            return BotReply("I can help with cards; shall I pass you to a person?", "out_of_scope",
+                            details={"choices": ["talk to a person"]})
+
+    base = live_server(make_app(tmp_path, f"sqlite:///{tmp_path}/chat.db", bot=OutOfScope()))
+    browser.get(base + "/cs/")
+    browser.execute_script("window.localStorage.clear()")
+    browser.get(base + "/cs/")
+    browser.find_element("css selector", ".troika-chat__toggle").click()
+    chat(browser, "what's the weather")
+    offer = wait_for(browser, '.troika-chat__msg--bot[data-path="out_of_scope"]')[0]
+    offer.find_element("css selector", ".troika-chat__choice").click()
+    assert "member of our team" in wait_for(browser, '.troika-chat__msg--bot[data-path="handoff"]')[0].text
+
+
+def test_after_a_reload_the_newest_message_is_in_view(page):
+    _, browser = page
+    browser.find_element("css selector", ".troika-chat__toggle").click()
+    for i in range(8):  # more than the panel's height
+        chat(browser, f"where is my card, question {i}?")
+        wait_for(browser, ".troika-chat__msg--bot", count=i + 1)
+    browser.refresh()
+    browser.find_element("css selector", ".troika-chat__toggle").click()
+    wait_for(browser, ".troika-chat__msg", count=16)
+    log = browser.find_element("css selector", ".troika-chat__log")
+    height, top, client = (browser.execute_script(f"return arguments[0].{p}", log) for p in ("scrollHeight", "scrollTop", "clientHeight"))
+    assert height > client and top + client >= height - 2  # scrolled to the end, not the start
+
+
+def test_the_page_does_not_scroll_sideways_at_500_px(page):
+    _, browser = page
+    size = browser.get_window_size()
+    try:
+        browser.set_window_size(500, 800)
+        browser.refresh()
+        inner = browser.execute_script("return window.innerWidth")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
+        browser.find_element("css selector", ".troika-chat__toggle").click()
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
+    finally:
+        browser.set_window_size(size["width"], size["height"])
