@@ -7,13 +7,17 @@ from tests.customer_service.test_web import AGENT, make_app
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def page(tmp_path, live_server, browser):
-    app = make_app(tmp_path, f"sqlite:///{tmp_path}/chat.db")
-    base = live_server(app)
+def fresh_page(browser, base):
+    """/cs/ with no conversation remembered from an earlier test."""
     browser.get(base + "/cs/")
     browser.execute_script("window.localStorage.clear()")
     browser.get(base + "/cs/")
+
+
+@pytest.fixture
+def page(tmp_path, live_server, browser):
+    app = make_app(tmp_path, f"sqlite:///{tmp_path}/chat.db")
+    fresh_page(browser, live_server(app))
     return app, browser
 
 
@@ -107,10 +111,7 @@ def test_the_demo_bank_bot_in_the_widget_answers_asks_finds_and_hands_off(tmp_pa
                          database_url=f"sqlite:///{tmp_path}/chat.db")
     plugin = make_plugin(config)
     plugin.prepare()
-    base = live_server(build_app(config, [plugin]))
-    browser.get(base + "/cs/")
-    browser.execute_script("window.localStorage.clear()")
-    browser.get(base + "/cs/")
+    fresh_page(browser, live_server(build_app(config, [plugin])))
     browser.find_element("css selector", ".troika-chat__toggle").click()
 
     chat(browser, "how much is the fee")
@@ -153,10 +154,7 @@ def test_taking_the_out_of_scope_offer_hands_off(tmp_path, live_server, browser)
             return BotReply("I can help with cards; shall I pass you to a person?", "out_of_scope",
                             details={"choices": ["talk to a person"]})
 
-    base = live_server(make_app(tmp_path, f"sqlite:///{tmp_path}/chat.db", bot=OutOfScope()))
-    browser.get(base + "/cs/")
-    browser.execute_script("window.localStorage.clear()")
-    browser.get(base + "/cs/")
+    fresh_page(browser, live_server(make_app(tmp_path, f"sqlite:///{tmp_path}/chat.db", bot=OutOfScope())))
     browser.find_element("css selector", ".troika-chat__toggle").click()
     chat(browser, "what's the weather")
     offer = wait_for(browser, '.troika-chat__msg--bot[data-path="out_of_scope"]')[0]
