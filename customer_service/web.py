@@ -184,6 +184,11 @@ def make_blueprint(service: ChatService, *, cors_origins: Sequence[str] = (), se
     def home():
         return render_template("customer_service/home.html")
 
+    @bp.get("/agents/")
+    def agents():
+        # The page holds no data: its script asks the admin API with the token the agent types in.
+        return render_template("customer_service/agents.html")
+
     @bp.get("/widget.js")
     def widget():
         response = bp.send_static_file("widget.js")

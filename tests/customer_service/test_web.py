@@ -310,3 +310,10 @@ def test_an_unknown_session_id_is_created_only_when_it_is_a_valid_client_id(clie
         assert "16 to 64 characters" in response.json["error"]["message"]
     if status == 400:
         assert response.json["error"]["field"] == "session_id"
+
+
+def test_the_agents_inbox_page_is_served_without_data_and_renders_text_only(client):
+    page = client.get("/cs/agents/")
+    assert page.status_code == 200 and "Agents' inbox" in page.get_data(as_text=True)
+    script = client.get("/cs/static/customer_service/agents.js").get_data(as_text=True)
+    assert "textContent" in script and "innerHTML" not in script

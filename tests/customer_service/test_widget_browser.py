@@ -188,3 +188,45 @@ def test_the_page_does_not_scroll_sideways_at_500_px(page):
         assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
     finally:
         browser.set_window_size(size["width"], size["height"])
+
+
+def test_the_agents_inbox_lists_a_handoff_and_claims_replies_and_resolves_it(tmp_path, live_server, browser):
+    from tests.customer_service.test_web import ADMIN_TOKEN
+
+    app = make_app(tmp_path, f"sqlite:///{tmp_path}/chat.db")
+    base = live_server(app)
+    client = app.test_client()
+    sid = client.post("/cs/api/chat", json={"message": f"something unusual {HOSTILE}"}).json["session_id"]
+    browser.get(base + "/cs/agents/")
+    browser.execute_script("window.sessionStorage.clear()")
+    browser.get(base + "/cs/agents/")
+    browser.find_element("id", "token").send_keys(ADMIN_TOKEN)
+    browser.find_element("id", "agent").send_keys("alice")
+    browser.find_element("css selector", "#login button").click()
+    wait_for(browser, ".agents__open")[0].click()
+    transcript = wait_for(browser, "#transcript li", count=2)
+    assert transcript[0].text == f"user: something unusual {HOSTILE}" and browser.find_elements("css selector", "main img") == []
+
+    browser.find_element("id", "claim").click()
+    wait_for(browser, "#claim[disabled]")
+    browser.find_element("id", "reply-text").send_keys("Hi, Alice here.")
+    browser.find_element("id", "reply").find_element("css selector", "button").click()
+    assert wait_for(browser, '#transcript li[data-role="agent"]')[0].text == "agent: Hi, Alice here."
+    client.post("/cs/api/chat", json={"message": "thanks, and my card?", "session_id": sid})
+    assert wait_for(browser, "#transcript li", count=4)[-1].text == "user: thanks, and my card?"  # live refresh
+
+    browser.find_element("id", "resolve").click()
+    wait_for(browser, "#resolve[disabled]")
+    assert [h["status"] for h in client.get("/cs/admin/handoffs", headers=AGENT).json["handoffs"]] == ["resolved"]
+
+
+def test_the_agents_inbox_says_so_when_the_token_is_wrong(tmp_path, live_server, browser):
+    base = live_server(make_app(tmp_path, f"sqlite:///{tmp_path}/chat.db"))
+    browser.get(base + "/cs/agents/")
+    browser.execute_script("window.sessionStorage.clear()")
+    browser.find_element("id", "token").send_keys("not-the-token")
+    browser.find_element("id", "agent").send_keys("bob")
+    browser.find_element("css selector", "#login button").click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10).until(lambda b: "Could not load the inbox" in b.find_element("id", "status").text)
