@@ -1,5 +1,5 @@
 """The support bot: one message in, an intent's answer, a clarifying question, a knowledge-base
-answer or a handoff out, each saying which path produced it and why.
+answer, an out-of-scope reply offering a person, or a handoff out, each saying which path produced it and why.
 
     bot = IntentBot(detector, responses, KnowledgeBase.build(passages, Embedder()), thresholds)
     bot.respond("where is my card?", history=[])   # BotReply(text=..., path="intent", intent="card_arrival", ...)
@@ -88,7 +88,8 @@ class KnowledgeBase:
 
 class IntentBot:
     """Implements ``service.Bot``. Any part may be missing: without a detector every message
-    goes to the knowledge base, without a knowledge base an unsure message is handed off."""
+    goes to the knowledge base; what nothing answers gets an out-of-scope reply offering a person
+    (``oos_action="reply"``) or is handed off (``"handoff"``). ``handoff_intents`` answer and hand off."""
 
     def __init__(self, detector: OutOfScopeDetector | None, responses: Responses, knowledge: KnowledgeBase | None = None,
                  thresholds: PolicyThresholds | None = None, *, handoff_intents=(), oos_action: str = "reply"):

@@ -317,3 +317,9 @@ def test_the_agents_inbox_page_is_served_without_data_and_renders_text_only(clie
     assert page.status_code == 200 and "Agents' inbox" in page.get_data(as_text=True)
     script = client.get("/cs/static/customer_service/agents.js").get_data(as_text=True)
     assert "textContent" in script and "innerHTML" not in script
+
+
+def test_a_plain_yes_to_the_offer_of_a_person_hands_off(tmp_path, db_url, detector):
+    client = make_app(tmp_path, db_url, bot=intent_bot(detector)).test_client()
+    sid = client.post("/cs/api/chat", json={"message": "play my workout playlist"}).json["session_id"]
+    assert say(client, sid, "Yes please.").json["path"] == "handoff"
