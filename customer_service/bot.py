@@ -1,5 +1,5 @@
 """The support bot: one message in, an intent's answer, a clarifying question, a knowledge-base
-answer or a handoff out, each saying which path produced it and why.
+answer, an out-of-scope reply offering a person, or a handoff out, each saying which path produced it and why.
 
     bot = IntentBot(detector, responses, KnowledgeBase.build(passages, Embedder()), thresholds)
     bot.respond("where is my card?", history=[])   # BotReply(text=..., path="intent", intent="card_arrival", ...)
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.embeddings import Embedder, Hit, VectorIndex
-from shared.errors import DataError
+from shared.errors import ConfigError, DataError
 
 from .knowledge_files import Passage
 from .oos import OutOfScopeDetector
@@ -32,6 +32,11 @@ from .service import HANDOFF_TEXT, BotReply
 
 FOLLOW_UP_WORDS = 6  # a message this short may lean on the previous one
 HITS = 3
+OOS_ACTIONS = ("reply", "handoff")
+PERSON_CHOICE = "talk to a person"  # the choice an out-of-scope reply offers
+# Replies to "shall I pass you to a person?" that mean yes, besides the choice itself.
+YES = frozenset({"yes", "yes please", "please", "please do", "ok", "okay", "sure", "yes, please"})
+OUT_OF_SCOPE_RESPONSE = "out_of_scope"  # the responses file's template for an out-of-scope reply, if written
 
 
 def choice_label(intent: str) -> str:
@@ -83,14 +88,21 @@ class KnowledgeBase:
 
 class IntentBot:
     """Implements ``service.Bot``. Any part may be missing: without a detector every message
-    goes to the knowledge base, without a knowledge base an unsure message is handed off."""
+    goes to the knowledge base; what nothing answers gets an out-of-scope reply offering a person
+    (``oos_action="reply"``) or is handed off (``"handoff"``). ``handoff_intents`` answer and hand off."""
 
     def __init__(self, detector: OutOfScopeDetector | None, responses: Responses, knowledge: KnowledgeBase | None = None,
-                 thresholds: PolicyThresholds | None = None):
+                 thresholds: PolicyThresholds | None = None, *, handoff_intents=(), oos_action: str = "reply"):
+        if oos_action not in OOS_ACTIONS:
+            raise ConfigError(f"oos_action must be one of {', '.join(OOS_ACTIONS)}, got {oos_action!r}")
         self.detector = detector
         self.responses = responses
         self.knowledge = knowledge
         self.thresholds = thresholds or PolicyThresholds(oos=detector.threshold_ if detector else PolicyThresholds.oos)
+        # Intents that mean "a person, please": answered with their template, and the conversation handed off.
+        self.handoff_intents = frozenset(handoff_intents)
+        # What a message the bot cannot answer gets: an out-of-scope reply offering a person, or a person at once.
+        self.oos_action = oos_action
 
     def decide(self, text: str) -> Decision:
         probs, oos_score, vector = {}, None, None
@@ -106,10 +118,11 @@ class IntentBot:
         return decide(probs, oos_score, hits, self.thresholds, nearest_example=nearest)
 
     def respond(self, text: str, history: list) -> BotReply:
+        if _accepts_person(text, history):
+            return BotReply(HANDOFF_TEXT, "handoff", details={"reason": "the visitor accepted the offer of a person"})
         chosen = _chosen_intent(text, history)
         if chosen is not None and chosen in self.responses:
-            return BotReply(self.responses.answer(chosen), "intent", intent=chosen, confidence=None,
-                            details={"reason": f"the visitor chose {choice_label(chosen)!r} from the choices offered"})
+            return self._answer(chosen, None, {"reason": f"the visitor chose {choice_label(chosen)!r} from the choices offered"})
         decision = self.decide(text)
         previous = _previous_user_text(history)
         if previous and len(text.split()) <= FOLLOW_UP_WORDS and self._may_lean_on_context(decision):
@@ -136,7 +149,7 @@ class IntentBot:
             if decision.intent not in self.responses:
                 details["reason"] = f"{decision.reason}; but no answer is written for {decision.intent}"
                 return BotReply(HANDOFF_TEXT, "handoff", intent=decision.intent, confidence=confidence, details=details)
-            return BotReply(self.responses.answer(decision.intent), "intent", intent=decision.intent, confidence=confidence, details=details)
+            return self._answer(decision.intent, confidence, details)
         if decision.path == "clarify":
             labels = [choice_label(i) for i in decision.choices]
             details["choices"] = labels
@@ -146,7 +159,33 @@ class IntentBot:
             passage = self.knowledge.passages[decision.hit.id]
             details["sources"] = [{"title": passage.title or passage.source, "url": _url(passage.source)}]
             return BotReply(passage.text, "retrieval", confidence=round(float(decision.hit.score), 4), details=details)
+        if self.oos_action == "reply":
+            details["choices"] = [PERSON_CHOICE]
+            return BotReply(self._out_of_scope_text(), "out_of_scope", confidence=confidence, details=details)
         return BotReply(HANDOFF_TEXT, "handoff", confidence=confidence, details=details)
+
+    def _answer(self, intent: str, confidence: float | None, details: dict) -> BotReply:
+        """The intent's answer; a handoff intent's answer also hands the conversation to a person."""
+        if intent in self.handoff_intents:
+            details = {**details, "reason": f"{details['reason']}; {intent} hands off to a person"}
+            return BotReply(self.responses.answer(intent), "handoff", intent=intent, confidence=confidence, details=details)
+        return BotReply(self.responses.answer(intent), "intent", intent=intent, confidence=confidence, details=details)
+
+    def _out_of_scope_text(self) -> str:
+        if OUT_OF_SCOPE_RESPONSE in self.responses:
+            return self.responses.answer(OUT_OF_SCOPE_RESPONSE)
+        topics = [choice_label(i) for i in self.responses.templates if i != OUT_OF_SCOPE_RESPONSE and i not in self.handoff_intents][:3]
+        offer = f"I can help with questions such as {', '.join(topics)}" if topics else "I can't answer that myself"
+        return f"{offer}; shall I pass you to a person?"
+
+
+def _accepts_person(text: str, history: list) -> bool:
+    """True when the bot's last turn offered a person and this reply takes the offer."""
+    last_bot = next((t for t in reversed(history) if t.role == "bot"), None)
+    if last_bot is None or last_bot.path != "out_of_scope":
+        return False
+    answer = text.strip().lower().rstrip(".!")
+    return answer == PERSON_CHOICE or answer in YES
 
 
 def _url(source: str) -> str | None:

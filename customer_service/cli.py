@@ -70,8 +70,11 @@ def cmd_train(args) -> str:
             f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s → {out}")
 
 
-def evaluate(detector, texts: list[str], intents: list[str]) -> dict:
-    """The figures ``troika cs evaluate`` prints, for any loaded detector and labelled rows."""
+def evaluate(detector, texts: list[str], intents: list[str], *, oos_action: str = "reply") -> dict:
+    """The figures ``troika cs evaluate`` prints, for any loaded detector and labelled rows.
+
+    ``oos_action`` is the server's setting: what a message the bot cannot answer gets, so its share
+    is reported under that path (``out_of_scope``: a reply offering a person; ``handed_off``)."""
     import numpy as np
     from sklearn.metrics import f1_score
 
@@ -100,8 +103,10 @@ def evaluate(detector, texts: list[str], intents: list[str]) -> dict:
         "oos_recall": rates["oos_recall"] if is_oos.any() else None,
         "oos_precision": rates["oos_precision"] if flagged.any() else None,
         "macro_f1": float(f1_score(true, predicted, average="macro", zero_division=0)),
-        # A model directory holds no knowledge base, so nothing is retrieved: every fallback is a handoff.
-        "answered": shares["answered"], "clarified": shares["clarified"], "retrieved": 0.0, "handed_off": shares["fallback"],
+        # A model directory holds no knowledge base, so nothing is retrieved: every fallback takes the oos_action path.
+        "answered": shares["answered"], "clarified": shares["clarified"], "retrieved": 0.0,
+        "out_of_scope": shares["fallback"] if oos_action == "reply" else 0.0,
+        "handed_off": shares["fallback"] if oos_action == "handoff" else 0.0, "oos_action": oos_action,
         "oos_method": detector.method_, "oos_threshold": float(detector.threshold_), "policy": policy.__dict__,
     }
 
@@ -114,7 +119,7 @@ def cmd_evaluate(args) -> None:
 
     if args.runtime == "onnx" and not (args.model / ONNX_DIR).is_dir():
         raise DataError(f"{args.model} holds no ONNX encoder (saved by an older troika): train it again, or use --runtime torch")
-    report = evaluate(OutOfScopeDetector.load(args.model, onnx=args.runtime == "onnx"), texts, intents)
+    report = evaluate(OutOfScopeDetector.load(args.model, onnx=args.runtime == "onnx"), texts, intents, oos_action=args.oos_action)
     report["runtime"] = args.runtime
     print(json.dumps(report, indent=1))
     summary = f"{report['n']} messages: accuracy {report['accuracy']:.4f}, in-scope accuracy {report['in_scope_accuracy']:.4f}"
@@ -243,6 +248,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="DIR", help="directory written by troika cs train")
     p.add_argument("--data", type=Path, required=True, metavar="TEST", help="labelled messages (CSV/JSONL text,intent; CLINC150 JSON: its validation split)")
     p.add_argument("--oos", type=Path, metavar="F", help="more out-of-scope messages (CSV/JSONL with a text column)")
+    p.add_argument("--oos-action", choices=["reply", "handoff"], default="reply",
+                   help="the server's [customer_service] oos_action: which path an unanswerable message's share is reported under")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="torch: the model as trained (default); onnx: the int8 encoder the server answers with")
     p.set_defaults(func=cmd_evaluate)

@@ -30,7 +30,8 @@ from shared.storage import insert_new
 from .tables import deliveries, feedback, handoffs, sessions, turns
 
 ROLES = ("user", "bot", "agent")
-PATHS = ("intent", "clarify", "retrieval", "handoff")
+# The policy's paths, and the bot's out_of_scope: a reply to a message it cannot answer, offering a person.
+PATHS = ("intent", "clarify", "retrieval", "out_of_scope", "handoff")
 MAX_TEXT = 4000  # characters of one message; longer is refused, never cut silently
 
 
@@ -128,12 +129,12 @@ class Conversations:
         answer = self._turn_row(session_id, "bot", reply["text"], path=reply.get("path"), intent=reply.get("intent"),
                                 confidence=reply.get("confidence"), details=reply.get("details"))
         with self.engine.begin() as c:
-            known = c.execute(sa.select(sessions.c.id).where(sessions.c.id == session_id)).first() is not None
-            if known:
+            # Insert-if-new, not check-then-insert: two first messages naming the same new client-chosen
+            # session at once both land in it instead of one failing on the primary key.
+            created = insert_new(c, sessions, [dict(id=session_id, created_at=received_at, updated_at=answer["created_at"],
+                                                    status="bot", meta={})], key=["id"])
+            if not created:
                 c.execute(sessions.update().where(sessions.c.id == session_id).values(updated_at=answer["created_at"]))
-            else:
-                c.execute(sessions.insert().values(id=session_id, created_at=received_at, updated_at=answer["created_at"],
-                                                   status="bot", meta={}))
             stored = self._insert_turn(c, message)
             if stored is None:
                 first = self._turn_by_client_id(c, session_id, client_id)

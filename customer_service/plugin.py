@@ -13,6 +13,8 @@ or from the demo bank in ``customer_service/demo`` when none are named::
     handoff_webhook = "https://hooks.example/support"   # optional
     thresholds = { confidence = 0.6 }  # optional overrides of the thresholds chosen on validation
     rate_limit = "20/second;600/minute"
+    handoff_intents = ["speak_to_human"]   # the default: these intents answer and hand off to a person
+    oos_action = "reply"               # a message the bot cannot answer: "reply" offers a person, "handoff" hands off
     retrieval_model = "var/models/kb-encoder"   # optional: from `troika cs tune-retrieval`
 
 One validation example in four per intent (and half of the out-of-scope examples) is held out
@@ -45,7 +47,7 @@ from shared.errors import ConfigError
 from shared.server import Plugin
 from shared.storage import engine_for, migrate
 
-from .bot import IntentBot, KnowledgeBase
+from .bot import OOS_ACTIONS, IntentBot, KnowledgeBase
 from .conversations import Conversations
 from .intent_files import OUT_OF_SCOPE, IntentExamples, load_intents, read_oos_texts
 from .knowledge_files import read_knowledge, read_questions
@@ -61,6 +63,10 @@ PACKAGE = Path(customer_service.__file__).parent
 DEMO = PACKAGE / "demo"
 DEMO_FILES = {"intents": DEMO / "intents.csv", "oos": DEMO / "oos.csv", "responses": DEMO / "responses.yml",
               "knowledge": [DEMO / "faq.csv", DEMO / "guide.md"], "knowledge_questions": DEMO / "kb_questions.csv"}
+# The demo's intent for "I want to talk to a human"; [customer_service] handoff_intents names others (or none).
+DEFAULT_HANDOFF_INTENTS = ("speak_to_human",)
+
+
 def hold_out(examples: IntentExamples) -> tuple[IntentExamples, IntentExamples]:
     """(train, validation) by ``shared.continual.hold_out_per_label``."""
     train, val = hold_out_per_label(list(zip(examples.texts, examples.intents)), lambda example: example[1])
@@ -84,7 +90,8 @@ def _paths(settings: dict, base: Path) -> dict:
 
 
 def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | None = None, progress: bool = True,
-              detector: OutOfScopeDetector | None = None, knowledge: KnowledgeBase | None = None) -> IntentBot:
+              detector: OutOfScopeDetector | None = None, knowledge: KnowledgeBase | None = None,
+              handoff_intents=DEFAULT_HANDOFF_INTENTS, oos_action: str = "reply") -> IntentBot:
     """A ready bot: ``detector`` (else the model named in ``paths``, else one trained in fast mode on
     its intents), its answers, and ``knowledge`` (else the knowledge base in ``paths``, indexed
     with torch). A trained model brings the thresholds chosen when it was trained."""
@@ -103,7 +110,7 @@ def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | 
         chosen["retrieval"] = retrieval_threshold(knowledge, read_questions(paths["knowledge_questions"]))
     thresholds = {**chosen, **(thresholds or {})}
     policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
-    return IntentBot(detector, responses, knowledge, policy)
+    return IntentBot(detector, responses, knowledge, policy, handoff_intents=handoff_intents, oos_action=oos_action)
 
 
 def retrieval_threshold(knowledge: KnowledgeBase, questions: list[tuple[str, str | None]]) -> float:
@@ -129,6 +136,13 @@ def _train_detector(paths: dict, base_model: str | None, progress: bool) -> OutO
     return OutOfScopeDetector(config=FineTuneConfig(mode="fast"), base_model=base_model or None).fit(
         train.texts, train.intents, oos_train,
         validation=(val.texts + oos_val, val.intents + [OUT_OF_SCOPE] * len(oos_val)), progress=progress)
+
+
+def _handoff_intents(settings: dict) -> tuple[str, ...]:
+    value = settings.get("handoff_intents", DEFAULT_HANDOFF_INTENTS)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"[customer_service] handoff_intents must be a list of intent names, got {value!r}")
+    return tuple(value)
 
 
 def model_store(config: Config) -> ArtifactStore:
@@ -201,6 +215,10 @@ def make_plugin(config: Config) -> Plugin:
     blueprint, spec = make_blueprint(service, cors_origins=config.cors_origins, settings=settings)
     paths = _paths(settings, Path.cwd())
     thresholds = settings.get("thresholds")
+    handoff_intents = _handoff_intents(settings)
+    oos_action = settings.get("oos_action", "reply")
+    if oos_action not in OOS_ACTIONS:  # a typo fails at start-up, not on the first out-of-scope message
+        raise ConfigError(f"[customer_service] oos_action must be one of {', '.join(OOS_ACTIONS)}, got {oos_action!r}")
     onnx = settings.get("onnx", True)
     retrieval_model = Path(settings["retrieval_model"]) if settings.get("retrieval_model") else None
     store = model_store(config)
@@ -213,7 +231,8 @@ def make_plugin(config: Config) -> Plugin:
     def load(version: Path) -> None:
         detector = OutOfScopeDetector.load(version, onnx=onnx)
         knowledge = holder.bot.knowledge if holder.bot else build_knowledge(paths, kb_encoder())
-        holder.bot = build_bot(paths, thresholds=thresholds, detector=detector, knowledge=knowledge)
+        holder.bot = build_bot(paths, thresholds=thresholds, detector=detector, knowledge=knowledge,
+                               handoff_intents=handoff_intents, oos_action=oos_action)
         holder.version = version
         log.info("support bot ready (%s): %d intents, %d knowledge-base passages", version.name, len(detector.intents_),
                  len(knowledge.passages) if knowledge else 0)

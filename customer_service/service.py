@@ -14,11 +14,13 @@ hears back. A bot that is missing or raises never loses the message: the visitor
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shared.errors import NotFoundError
 from shared.webhooks import deliver
 
 from .conversations import Conversations, Handoff, Turn
@@ -27,11 +29,15 @@ log = logging.getLogger(__name__)
 
 HANDOFF_TEXT = "I'm passing you to a member of our team; a person will reply here shortly."
 WAITING_TEXT = "A member of our team will reply here shortly."
+# A session id a client may choose for a new conversation (as a Rasa client names its sender): long
+# enough that an id guessed to read someone's conversation finds nothing, in the characters ours use.
+CLIENT_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @dataclass(frozen=True)
 class BotReply:
-    """What the bot says and why: ``path`` is intent, clarify, retrieval or handoff."""
+    """What the bot says and why: ``path`` is intent, clarify, retrieval, out_of_scope (a reply offering a
+    person) or handoff (the conversation goes to a person)."""
 
     text: str
     path: str
@@ -64,8 +70,9 @@ class ChatService:
         """Answer ``text`` in the session (a new one when ``session_id`` is None)."""
         received_at = self.chats.clock()
         history: list[Turn] = []
-        if session_id is not None:
-            session, history = self.chats.recent(session_id)
+        found = self._session(session_id)
+        if found is not None:
+            session, history = found
             if client_id is not None:
                 earlier = self._resent(history, client_id)
                 if earlier is not None:  # a resend of a message already stored: the same answer, stored once
@@ -83,6 +90,18 @@ class ChatService:
         if handoff is not None and self.notifier is not None:
             self.notifier.notify(handoff)
         return Exchange(message, turn, handoff)
+
+    def _session(self, session_id: str | None) -> tuple[dict, list[Turn]] | None:
+        """The session and its recent turns; None for a new one (no id, or an unknown id the client may choose)."""
+        if session_id is None:
+            return None
+        try:
+            return self.chats.recent(session_id)
+        except NotFoundError:
+            if CLIENT_SESSION_ID.fullmatch(session_id):
+                return None  # add_exchange creates it with this id
+            raise NotFoundError(f"no chat session {session_id!r}; omit session_id to start one, or name a new one with "
+                                "16 to 64 characters of A-Z, a-z, 0-9, _ and -") from None
 
     def _ask_bot(self, text: str, history: list[Turn]) -> BotReply:
         bot = self.bot()

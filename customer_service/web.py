@@ -33,7 +33,9 @@ class Strict(BaseModel):
 
 class ChatIn(Strict):
     message: str = Field(min_length=1, max_length=MAX_TEXT)
-    session_id: str | None = Field(default=None, pattern=ID_PATTERN, description="omit to start a new conversation")
+    session_id: str | None = Field(default=None, pattern=ID_PATTERN, description=(
+        "omit to start a new conversation with an id chosen by the server, or name a new one: an unknown id of 16 to 64 "
+        "characters of A-Z a-z 0-9 _ - starts that conversation (as a Rasa client's sender does); an unknown shorter id is 404"))
     client_id: str | None = Field(default=None, pattern=ID_PATTERN, description="the widget's id for this message; a resend with the same id is stored and answered once")
 
 
@@ -47,7 +49,7 @@ class TurnOut(BaseModel):
     role: str
     text: str
     created_at: dt.datetime
-    path: str | None = Field(default=None, description="which path produced a bot reply: intent, clarify, retrieval or handoff")
+    path: str | None = Field(default=None, description="which path produced a bot reply: intent, clarify, retrieval, out_of_scope or handoff")
     intent: str | None = None
     confidence: float | None = None
     sources: list[Source] = Field(default_factory=list)
@@ -68,10 +70,10 @@ class HandoffOut(BaseModel):
 class ChatOut(BaseModel):
     session_id: str
     reply: str | None = Field(description="null while a person has the conversation (see notice)")
-    path: str | None = Field(description="which path produced the reply: intent, clarify, retrieval or handoff")
+    path: str | None = Field(description="which path produced the reply: intent, clarify, retrieval, out_of_scope (offers a person as a choice) or handoff")
     intent: str | None = None
     confidence: float | None = None
-    choices: list[str] = Field(default_factory=list, description="for clarify: the options to offer as buttons")
+    choices: list[str] = Field(default_factory=list, description="for clarify and out_of_scope: the options to offer as buttons")
     sources: list[Source] = Field(default_factory=list, description="for retrieval: where the answer comes from")
     message: TurnOut = Field(description="the visitor's message as stored")
     turn: TurnOut | None = Field(description="the reply as stored (its id is what feedback names)")
@@ -181,6 +183,11 @@ def make_blueprint(service: ChatService, *, cors_origins: Sequence[str] = (), se
     @bp.get("/")
     def home():
         return render_template("customer_service/home.html")
+
+    @bp.get("/agents/")
+    def agents():
+        # The page holds no data: its script asks the admin API with the token the agent types in.
+        return render_template("customer_service/agents.html")
 
     @bp.get("/widget.js")
     def widget():

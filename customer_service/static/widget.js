@@ -217,6 +217,8 @@
     root.classList.toggle("troika-chat--open", open);
     toggle.setAttribute("aria-expanded", String(open));
     toggle.textContent = open ? "Close chat" : "Chat with us";
+    // A closed panel has no height, so messages restored after a reload could not scroll it: do it on opening.
+    if (open) log.scrollTop = log.scrollHeight;
     if (open) input.focus(); else toggle.focus();
   }
   toggle.addEventListener("click", function () { setOpen(!root.classList.contains("troika-chat--open")); });

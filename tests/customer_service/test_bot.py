@@ -55,9 +55,16 @@ def test_a_help_page_question_no_intent_covers_is_answered_from_the_page_not_a_w
     assert (reply.path, reply.intent) == ("intent", "card_lost")
 
 
-def test_nothing_known_is_handed_off(bot):
+def test_nothing_known_gets_an_out_of_scope_reply_offering_a_person(bot):
     (reply,) = converse(bot, "what's the weather tomorrow")
-    assert reply.path == "handoff" and "person" in reply.text
+    assert reply.path == "out_of_scope" and reply.details["choices"] == ["talk to a person"]
+    assert reply.text in bot.responses.templates["out_of_scope"]  # the demo's own wording
+
+
+def test_asking_for_a_human_hands_off_on_the_demo(bot):
+    (reply,) = converse(bot, "I want to talk to a human")
+    assert (reply.path, reply.intent) == ("handoff", "speak_to_human")
+    assert reply.text in bot.responses.templates["speak_to_human"]
 
 
 def test_a_short_follow_up_is_read_with_the_previous_message(bot):
@@ -69,7 +76,7 @@ def test_a_short_follow_up_is_read_with_the_previous_message(bot):
 
 def test_an_out_of_scope_message_is_not_pulled_into_the_previous_topic(bot):
     _, reply = converse(bot, "I lost my card", "<img src=x onerror=alert(1)>")
-    assert reply.path == "handoff" and "read_with" not in reply.details
+    assert reply.path == "out_of_scope" and "read_with" not in reply.details
 
 
 def test_a_choice_from_a_clarifying_question_answers_that_intent():
@@ -90,7 +97,7 @@ def test_without_an_intent_model_the_knowledge_base_still_answers(bot):
     (found,) = converse(kb_only, "how do I change my home address")
     assert found.path == "retrieval" and "Profile > Personal details" in found.text
     (none,) = converse(kb_only, "what's the weather tomorrow")
-    assert none.path == "handoff"
+    assert none.path == "out_of_scope"
 
 
 def test_hold_out_keeps_every_intent_in_training_and_holds_out_about_a_quarter():

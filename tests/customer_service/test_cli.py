@@ -44,11 +44,13 @@ def test_train_then_evaluate_prints_every_figure_as_json(model, files, capsys):
     assert main(["cs", "evaluate", "--model", str(model), "--data", files["validation"], "--oos", files["oos_validation"]]) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)
-    for key in ("accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1", "answered", "clarified", "retrieved", "handed_off"):
+    for key in ("accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1", "answered", "clarified", "retrieved",
+                "out_of_scope", "handed_off"):
         assert 0.0 <= report[key] <= 1.0, key
     assert (report["n"], report["n_in_scope"], report["n_oos"]) == (9, 6, 3)
     assert report["in_scope_accuracy"] <= report["accuracy"]
-    assert report["answered"] + report["clarified"] + report["handed_off"] == pytest.approx(1.0)
+    # oos_action = "reply" (the default): what the bot cannot answer gets an out-of-scope reply, no handoff.
+    assert report["answered"] + report["clarified"] + report["out_of_scope"] == pytest.approx(1.0) and report["handed_off"] == 0
     assert "in-scope accuracy" in captured.err and "{" not in captured.err
     assert report["runtime"] == "torch"
     # The int8 encoder the server answers with, saved next to the model, gives about the same figures.
@@ -56,6 +58,10 @@ def test_train_then_evaluate_prints_every_figure_as_json(model, files, capsys):
                  "--runtime", "onnx"]) == 0
     served = json.loads(capsys.readouterr().out)
     assert served["runtime"] == "onnx" and abs(served["accuracy"] - report["accuracy"]) <= 2 / 9
+    assert main(["cs", "evaluate", "--model", str(model), "--data", files["validation"], "--oos", files["oos_validation"],
+                 "--oos-action", "handoff"]) == 0
+    handing_off = json.loads(capsys.readouterr().out)
+    assert (handing_off["handed_off"], handing_off["out_of_scope"]) == (report["out_of_scope"], 0.0)
 
 
 def test_evaluate_without_out_of_scope_rows_reports_no_oos_recall(model, files, capsys):

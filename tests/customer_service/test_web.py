@@ -237,3 +237,89 @@ def test_chat_is_rate_limited_per_client_with_retry_after(tmp_path, db_url):
     assert codes == [200, 200, 200, 429]
     refused = client.post("/cs/api/chat", json={"message": "where is my card?"})
     assert refused.json["error"]["code"] == "too_many_requests" and int(refused.headers["Retry-After"]) >= 1
+
+
+def intent_bot(detector, **options):
+    """The real bot on the tiny detector (conftest), with answers for its three intents."""
+    from customer_service.bot import IntentBot
+    from customer_service.response_files import Responses
+
+    responses = Responses({"lost_card": ["Freeze it now; a person will help you replace it."],
+                           "open_account": ["Open one in the app in five minutes."], "interest_rate": ["We pay 3% a year."]})
+    return IntentBot(detector, responses, **options)
+
+
+def test_an_intent_configured_to_hand_off_opens_a_handoff_and_the_next_message_waits(tmp_path, db_url, detector):
+    client = make_app(tmp_path, db_url, bot=intent_bot(detector, handoff_intents=["lost_card"])).test_client()
+    asked = client.post("/cs/api/chat", json={"message": "I lost my card"}).json
+    assert (asked["path"], asked["intent"]) == ("handoff", "lost_card")
+    assert asked["reply"] == "Freeze it now; a person will help you replace it."  # the intent's own answer
+    assert asked["handoff"]["status"] == "open" and "lost_card hands off" in asked["handoff"]["reason"]
+    listed = client.get("/cs/admin/handoffs?status=open", headers=AGENT).json["handoffs"]
+    assert [(h["id"], h["session_id"]) for h in listed] == [(asked["handoff"]["id"], asked["session_id"])]
+    waiting = say(client, asked["session_id"], "how do I open an account").json
+    assert waiting["reply"] is None and waiting["handoff"]["id"] == asked["handoff"]["id"]  # no greeting: a person has it
+
+
+def test_an_out_of_scope_message_gets_a_reply_offering_a_person_and_the_offer_hands_off(tmp_path, db_url, detector):
+    client = make_app(tmp_path, db_url, bot=intent_bot(detector)).test_client()
+    offered = client.post("/cs/api/chat", json={"message": "what is the capital of peru"}).json
+    assert offered["path"] == "out_of_scope" and offered["handoff"] is None
+    assert offered["choices"] == ["talk to a person"] and offered["reply"].endswith("shall I pass you to a person?")
+    assert "lost card" in offered["reply"]  # what the bot can help with, from its answers
+    assert client.get("/cs/admin/handoffs", headers=AGENT).json["handoffs"] == []
+    taken = say(client, offered["session_id"], "talk to a person").json
+    assert taken["path"] == "handoff" and taken["handoff"]["reason"] == "the visitor accepted the offer of a person"
+    assert say(client, offered["session_id"], "hello?").json["reply"] is None
+
+
+def test_an_out_of_scope_offer_declined_leaves_the_bot_answering(tmp_path, db_url, detector):
+    client = make_app(tmp_path, db_url, bot=intent_bot(detector)).test_client()
+    sid = client.post("/cs/api/chat", json={"message": "tell me a joke about penguins"}).json["session_id"]
+    assert say(client, sid, "what interest do you pay on savings").json["path"] == "intent"
+
+
+def test_oos_action_handoff_hands_an_out_of_scope_message_to_a_person_at_once(tmp_path, db_url, detector):
+    client = make_app(tmp_path, db_url, bot=intent_bot(detector, oos_action="handoff")).test_client()
+    body = client.post("/cs/api/chat", json={"message": "what is the capital of peru"}).json
+    assert body["path"] == "handoff" and body["handoff"]["status"] == "open" and body["choices"] == []
+
+
+def test_an_unknown_oos_action_is_a_config_error(detector):
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="oos_action"):
+        intent_bot(detector, oos_action="ignore")
+
+
+def test_a_client_may_name_a_new_session_with_a_long_enough_id(client):
+    named = "widget-7f3a9c2e_b41d"  # 20 characters of [A-Za-z0-9_-]
+    first = say(client, named, "where is my card?")
+    assert first.status_code == 200 and first.json["session_id"] == named
+    assert say(client, named, "and my card?").json["session_id"] == named  # the same conversation, not a second one
+    history = client.get(f"/cs/api/sessions/{named}/messages").json
+    assert [m["role"] for m in history["messages"]] == ["user", "bot", "user", "bot"]
+
+
+@pytest.mark.parametrize("session_id, status", [("sixteen-chars-ok", 200), ("fifteen-chars-x", 404), ("dots.are.not.allowed.here", 404),
+                                                 ("has spaces in it, long enough", 400), ("x" * 65, 400)])
+def test_an_unknown_session_id_is_created_only_when_it_is_a_valid_client_id(client, session_id, status):
+    response = say(client, session_id, "where is my card?")
+    assert response.status_code == status
+    if status == 404:
+        assert "16 to 64 characters" in response.json["error"]["message"]
+    if status == 400:
+        assert response.json["error"]["field"] == "session_id"
+
+
+def test_the_agents_inbox_page_is_served_without_data_and_renders_text_only(client):
+    page = client.get("/cs/agents/")
+    assert page.status_code == 200 and "Agents' inbox" in page.get_data(as_text=True)
+    script = client.get("/cs/static/customer_service/agents.js").get_data(as_text=True)
+    assert "textContent" in script and "innerHTML" not in script
+
+
+def test_a_plain_yes_to_the_offer_of_a_person_hands_off(tmp_path, db_url, detector):
+    client = make_app(tmp_path, db_url, bot=intent_bot(detector)).test_client()
+    sid = client.post("/cs/api/chat", json={"message": "play my workout playlist"}).json["session_id"]
+    assert say(client, sid, "Yes please.").json["path"] == "handoff"
