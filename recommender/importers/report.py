@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.datafiles import BadRow  # noqa: F401  (the importers raise it; one class for every reader)
+from shared.datafiles import BadRow  # one class for every reader; the importers take it from here
 from shared.errors import DataError
 
 from ..records import Feedback, Impression, Item, NextItemCase
