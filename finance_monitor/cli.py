@@ -124,13 +124,12 @@ def cmd_replay(args) -> None:
     from shared.datafiles import RowReport
     from shared.errors import ConfigError
 
-    from .backtest import replay_stream
+    from .backtest import replay_settings, replay_stream
     from .buckets import PRECISION_SPAN
     from shared.artifacts import MANIFEST
 
     from .pipeline import serving_dir, topic_encoder, topic_encoder_dir
     from .sentiment import SentimentModel
-    from .settings import BUCKETS, load_settings
     from .topics import TopicAssigner
 
     if not args.data.is_file():
@@ -140,12 +139,8 @@ def cmd_replay(args) -> None:
     if args.start and args.end and args.start >= args.end:
         raise ConfigError("--from must be before --to")
     config = _config(args)
-    section = config.section("finance_monitor")
-    # A backtest over a news archive: daily buckets unless told otherwise (most archive rows carry only a date).
-    section.setdefault("bucket", args.bucket or "day")
-    if args.bucket:
-        section["bucket"] = args.bucket
-    settings = load_settings(section, admin_token=config.admin_token, demo=False)
+    chosen = replay_settings(config.section("finance_monitor"), args.data, admin_token=config.admin_token, bucket=args.bucket)
+    settings = chosen.monitor
     model_dir = serving_dir(args.model)
     model = SentimentModel.load(model_dir)
     threshold = None if args.rules_only else settings.topic_threshold
@@ -162,9 +157,8 @@ def cmd_replay(args) -> None:
     print(json.dumps(document, indent=1, ensure_ascii=False) if args.json else alerts_table(alerts))
     for line in report.summary_lines():
         print(line, file=sys.stderr)
-    size = BUCKETS[section["bucket"]]
-    summary = result.summary() + f"; model {model_dir}, {'daily' if section['bucket'] == 'day' else 'hourly'} buckets"
-    if size < PRECISION_SPAN["day"]:
+    summary = result.summary() + f"; model {model_dir}; {chosen.describe()}"
+    if settings.bucket < PRECISION_SPAN["day"]:
         summary += " (rows with only a date are left out of hourly buckets)"
     summary += f"; {report.count} bad row(s) skipped" + (" (listed above)" if report.count else "")
     print(summary, file=sys.stderr)
@@ -266,8 +260,12 @@ def register(subparsers) -> None:
         description="Read a news stream CSV (published_at,time_precision,source,ticker,headline,description), deduplicate, "
         "score every headline once in batches, assign topics, and run the live detection code over per-topic buckets "
         "with a fresh alert book, in simulated time (no sleeping, no database). Topics, detector, alert policy and bucket "
-        "come from [finance_monitor] of --config (defaults: the default topics, binomial share test, daily buckets).",
-        epilog="examples:\n  troika finance replay --model var/models/sentiment --data stream.csv --from 2019-05-01 --to 2019-06-01\n"
+        "come from [finance_monitor] of --config, read as the server reads it: a file the server polls as a replay source "
+        "(finance_monitor/demo/stream.csv when no sources are configured) gets the server's exact settings (for the demo: "
+        "its small detector and hourly buckets), so the replay raises the alerts the server raises on it; any other file "
+        "is an archive: the configured topics, rules and alert policy, daily buckets unless the table sets bucket.",
+        epilog="examples:\n  troika finance replay --model var/finance_monitor/demo-sentiment-* --data finance_monitor/demo/stream.csv\n"
+        "  troika finance replay --model var/models/sentiment --data stream.csv --from 2019-05-01 --to 2019-06-01\n"
         "  troika finance replay --model var/models/sentiment-onnx --data stream.csv --json > alerts.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True, metavar="DIR",
@@ -276,7 +274,7 @@ def register(subparsers) -> None:
     p.add_argument("--from", dest="start", type=_date, metavar="DATE", help="judge windows from this date (earlier rows still form the baseline)")
     p.add_argument("--to", dest="end", type=_date, metavar="DATE", help="stop before this date")
     p.add_argument("--config", type=Path, help="troika.toml whose [finance_monitor] table sets topics, detector, alerts, bucket")
-    p.add_argument("--bucket", choices=["hour", "day"], help="bucket size (default: the config's, else day)")
+    p.add_argument("--bucket", choices=["hour", "day"], help="bucket size, overriding the config's (default: the config's; for an archive without one, day)")
     p.add_argument("--rules-only", action="store_true", help="assign topics by keywords and tickers only (no embedding similarity; faster)")
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"alerts": [topic, started_at, resolved_at, severity, evidence, ...], "skipped_rows": {count, rows, ignored_columns}}')
