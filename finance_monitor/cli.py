@@ -144,9 +144,12 @@ def cmd_replay(args) -> None:
     model_dir = serving_dir(args.model)
     model = SentimentModel.load(model_dir)
     threshold = None if args.rules_only else settings.topic_threshold
-    if threshold is not None and not (topic_encoder_dir(config) / MANIFEST).is_file():
+    # A file the server polls gets the server's own topic encoder (torch), so topics match it to the last
+    # decimal; an archive of many thousands of headlines gets its int8 ONNX export, for speed.
+    onnx = chosen.live_source is None
+    if threshold is not None and onnx and not (topic_encoder_dir(config) / MANIFEST).is_file():
         print(f"exporting the topic encoder to ONNX int8, once (about a minute) → {topic_encoder_dir(config)}", file=sys.stderr, flush=True)
-    encoder = topic_encoder(config, onnx=True) if threshold is not None else None
+    encoder = topic_encoder(config, onnx=onnx) if threshold is not None else None
     assigner = TopicAssigner(settings.topics, encoder, threshold=threshold)
     report = RowReport(str(args.data), strict=args.strict)
     result = replay_stream(args.data, model=model, settings=settings, assigner=assigner, start=args.start, end=args.end,
