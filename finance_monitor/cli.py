@@ -9,7 +9,9 @@
 
 ``replay`` serves the ONNX export when ``--model`` is one or ``DIR-onnx`` exists beside it (else
 torch); it prints the alerts as a table, or with ``--json`` as ``{"alerts": [...], "skipped_rows": {...}}``
-(stdout holds only the JSON; bad rows skipped, ignored columns and the one-line summary go to stderr). ``scrape-once`` polls the configured sources once and
+(stdout holds only the JSON; bad rows skipped, ignored columns and the one-line summary go to stderr). Its
+detection settings are the server's (``backtest.replay_settings``): exactly the server's for a file it polls
+(the demo stream when no sources are configured), the configured rules on daily buckets for an archive. ``scrape-once`` polls the configured sources once and
 stores what they give; ``run`` runs the scheduler in the foreground until Ctrl-C.
 
 Files are PhraseBank-style (``sentence,label,agreement``) or Twitter-style (``text,label`` with
@@ -34,6 +36,7 @@ EXAMPLES = """examples:
       --train ../shared/data/financial_phrasebank/train.csv ../shared/data/twitter_financial_news_sentiment/train.csv \\
       --validation ../shared/data/financial_phrasebank/validation.csv ../shared/data/twitter_financial_news_sentiment/validation.csv
   troika finance evaluate --model var/models/sentiment --data ../shared/data/financial_phrasebank/validation.csv
+  troika finance replay --model var/finance_monitor/demo-sentiment-* --data finance_monitor/demo/stream.csv  # the server's alerts
   troika finance replay --model var/models/sentiment \\
       --data ../shared/data/finance_news_stream/headlines_dev_until_2019-12-31.csv --from 2018-01-01 --json > alerts.json
   troika finance scrape-once --config troika.toml            # poll every [[finance_monitor.sources]] once
