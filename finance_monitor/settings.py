@@ -68,8 +68,8 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
 Relative paths (``sentiment_model``, a replay source's ``path``) are read from the current directory.
 
 A replay source replays its CSV against the wall clock: on its first poll the rows are shifted
-so the last one falls just before the current bucket, and the shift is kept in the source's
-state; each poll stores the rows whose shifted time has passed. That is how the demo shows
+by whole buckets so the last one falls in the bucket before the current one, and the shift is kept
+in the source's state; each poll stores the rows whose shifted time has passed. That is how the demo shows
 live-looking data on a fresh machine.
 
 Without any ``sources`` the monitor runs the demo: the replay source ``demo`` over
@@ -259,7 +259,8 @@ def _sources(entries, base: Path) -> tuple[Source, ...]:
 
 def load_settings(section: Mapping | None, *, base: Path | None = None, admin_token: str = "", demo: bool = True) -> MonitorSettings:
     """Checked settings from the ``[finance_monitor]`` table; relative paths are relative to ``base`` (default: cwd).
-    ``demo=False`` (the replay command): no demo source and no demo detector when the table names no sources."""
+    ``demo=False`` (a replay of an archive, ``backtest.replay_settings``): no demo source and no demo detector when
+    the table names no sources."""
     section = dict(section or {})
     base = base or Path.cwd()
     unknown = sorted(set(section) - TOP_KEYS)
