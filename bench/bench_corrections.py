@@ -51,7 +51,8 @@ def main() -> None:
         print(f"no validation files under {args.data}: nothing to measure")
         return
 
-    from finance_monitor.retraining import learn_corrections, model_store
+    from finance_monitor.models import model_store
+    from finance_monitor.retraining import learn_corrections
     from finance_monitor.sentiment import SentimentModel
     from finance_monitor.sentiment_data import read_sentiment_files
     from shared.classifier import TextClassifier

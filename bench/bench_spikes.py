@@ -239,7 +239,7 @@ def main(argv=None) -> int:
     seen = Deduper()
     articles = [a for a in (normalise(r, fetched_at) for r in raws) if seen.add(a)]
     if args.model:  # the fine-tuned model, scoring each article as the monitor does (headline + body)
-        from finance_monitor.pipeline import serving_dir
+        from finance_monitor.models import serving_dir
         from finance_monitor.sentiment import SentimentModel
 
         model = SentimentModel.load(serving_dir(args.model))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.artifacts import atomic_dir, verify_manifest, write_manifest
+from shared.artifacts import ONNX_EXPORT, atomic_dir, onnx_dir, verify_manifest, write_manifest
 from shared.classifier import FineTuneConfig, TextClassifier
 from shared.errors import ConfigError, DataError
 
@@ -46,7 +46,7 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector",
 # It needs out-of-scope validation examples; without any, FALLBACK_METHOD, the best there of the
 # methods that need none (AUROC, FPR@95TPR), is used.
 DETECTOR_KIND = "troika-oos-detector"
-ONNX_DIR = "onnx"
+ONNX_DIR = ONNX_EXPORT  # the suite-wide rule: shared.artifacts.onnx_dir
 # A server answers several messages at once: one core per message beats two threads per message
 # contending for the same two cores.
 ONNX_THREADS = 1
@@ -284,7 +284,7 @@ class OutOfScopeDetector:
         with atomic_dir(path) as tmp:
             self.classifier_.save(tmp / "classifier")
             if onnx:
-                export_onnx_encoder(self.classifier_, tmp / ONNX_DIR)
+                export_onnx_encoder(self.classifier_, onnx_dir(tmp))
             (tmp / "data.json").write_text(json.dumps(getattr(self, "data_", {}), ensure_ascii=False))
             arrays = {f"{name}.{key}": np.ascontiguousarray(value) for name, scorer in self.scorers_.items()
                       for key, value in scorer.state().items()}
@@ -321,8 +321,8 @@ class OutOfScopeDetector:
         self.intents_ = meta["intents"]
         self.extra_ = meta.get("extra", {})
         self.data_ = json.loads((path / "data.json").read_text()) if (path / "data.json").exists() else {}
-        if onnx and (path / ONNX_DIR).exists():
-            self.use_onnx(path / ONNX_DIR)
+        if onnx and onnx_dir(path).exists():
+            self.use_onnx(onnx_dir(path))
         return self
 
     def predict(self, texts: Sequence[str]) -> list[str]:

@@ -14,7 +14,7 @@ live detection job, with a fresh :class:`AlertBook`. Nothing is written to a dat
 The settings come from the server's own ``load_settings``. A file the server polls as a replay source (the
 demo stream when no ``sources`` are configured) gets exactly the server's settings, demo detector and hourly
 buckets included, so the replay raises the alerts the server raises on it (at times shifted by the source's
-shift, ``pipeline.replay_shift``). Any other file is an archive: the configured topics, rules and alert policy
+shift, ``poll.replay_shift``). Any other file is an archive: the configured topics, rules and alert policy
 without the demo's, and daily buckets unless the table sets ``bucket`` (most archive rows carry only a date).
 
 With ``start`` (``--from``) the baseline still reads the buckets before it: only windows ending

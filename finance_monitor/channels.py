@@ -24,8 +24,6 @@ from datetime import timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-
 from shared.storage import redact_url
 from shared.webhooks import Attempt, deliver
 
@@ -34,8 +32,6 @@ from .alert_lifecycle import Alert, AlertEvent
 from .alert_messages import Notice
 from .email_channel import EmailChannel  # noqa: F401  (a channel like the others; built by channel_config)
 from .store import MonitorStore
-from .tables import alerts as alerts_table
-from .tables import articles as articles_table
 
 log = logging.getLogger(__name__)
 alert_log = logging.getLogger("finance_monitor.alerts")
@@ -260,18 +256,12 @@ def _send_recorded(channel: Channel, notice: Notice, store: MonitorStore) -> boo
 def alert_id_for(store: MonitorStore, event: AlertEvent) -> int:
     """The stored episode's id; saves the event's copy only when the episode is not stored yet,
     so an older copy never overwrites what the detection job saved since."""
-    alert = event.alert
-    with store.engine.connect() as c:
-        found = c.execute(sa.select(alerts_table.c.id).where(alerts_table.c.fingerprint == alert.fingerprint,
-                                                             alerts_table.c.started_at == alert.started_at)).scalar()
-    return found if found is not None else store.save_alert(alert)
+    found = store.alert_id(event.alert.fingerprint, event.alert.started_at)
+    return found if found is not None else store.save_alert(event.alert)
 
 
 def headlines_for(store: MonitorStore, evidence: dict) -> list[str]:
     """Titles of the evidence's top negative articles, in the evidence's order (ids no longer stored are skipped)."""
     ids = [i for i in (evidence or {}).get("top_negative_ids", []) if isinstance(i, int)][: messages.MAX_HEADLINES]
-    if not ids:
-        return []
-    with store.engine.connect() as c:
-        titles = dict(c.execute(sa.select(articles_table.c.id, articles_table.c.title).where(articles_table.c.id.in_(ids))).all())
+    titles = store.titles(ids)
     return [titles[i] for i in ids if i in titles]

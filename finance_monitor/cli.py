@@ -124,14 +124,13 @@ def alerts_table(alerts: list[dict]) -> str:
 
 
 def cmd_replay(args) -> None:
+    from shared.artifacts import MANIFEST
     from shared.datafiles import RowReport
     from shared.errors import ConfigError
 
     from .backtest import replay_settings, replay_stream
     from .buckets import PRECISION_SPAN
-    from shared.artifacts import MANIFEST
-
-    from .pipeline import serving_dir, topic_encoder, topic_encoder_dir
+    from .models import serving_dir, topic_encoder, topic_encoder_dir
     from .sentiment import SentimentModel
     from .topics import TopicAssigner
 
@@ -230,13 +229,16 @@ def cmd_run(args) -> str:
 
 
 def register(subparsers) -> None:
-    import argparse
-
     finance = subparsers.add_parser(
         "finance", help="finance news monitor: sentiment model, backtest, scraping and the scheduler", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     verbs = finance.add_subparsers(dest="finance_command", metavar="VERB", required=True)
+    _add_model_verbs(verbs)
+    _add_monitor_verbs(verbs)
 
+
+def _add_model_verbs(verbs) -> None:
+    """train, evaluate and replay: a sentiment model and a backtest, no database."""
     p = verbs.add_parser(
         "train",
         help="train one sentiment model on PhraseBank- and Twitter-style files",
@@ -287,6 +289,9 @@ def register(subparsers) -> None:
     p.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
     p.set_defaults(func=cmd_replay)
 
+
+def _add_monitor_verbs(verbs) -> None:
+    """scrape-once, retrain and run: the monitor's jobs on its database."""
     p = verbs.add_parser(
         "scrape-once", help="poll every configured source (or one) once, store, score, and print a line per source",
         description="One poll of each [[finance_monitor.sources]] of --config, as its scheduled job would do it: conditional "

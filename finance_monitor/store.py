@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from shared.storage import insert_new, upsert
 
 from .alert_lifecycle import Alert
+from .buckets import ScoredItem
 from .ingest import Article
 from .tables import alerts, article_topics, articles, deliveries, job_runs, sentiment_corrections, source_state, state
 
@@ -90,18 +91,31 @@ class MonitorStore:
         return c.execute(query).first() is not None
 
     def unscored(self, limit: int = 256) -> list[dict]:
-        """Articles waiting for a sentiment score, oldest first."""
-        query = (sa.select(articles.c.id, articles.c.title, articles.c.text).where(articles.c.sentiment.is_(None))
-                 .order_by(articles.c.id).limit(limit))
+        """Articles waiting for a sentiment score (id, title, text, tickers), oldest first."""
+        query = (sa.select(articles.c.id, articles.c.title, articles.c.text, articles.c.tickers)
+                 .where(articles.c.sentiment.is_(None)).order_by(articles.c.id).limit(limit))
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(query).all()]
+
+    def save_scores(self, scores: Sequence[tuple[int, str, float, dict, str]], topics: Iterable[tuple[int, str, str, float]]) -> None:
+        """A scored batch in one transaction: ``set_sentiment``'s tuples and (article id, topic, method, score)
+        per topic, so a crash leaves the whole batch unscored, to be done again."""
+        topic_rows = [dict(article_id=i, topic=t, method=m, score=float(v)) for i, t, m, v in topics]
+        with self.engine.begin() as c:
+            if topic_rows:
+                upsert(c, article_topics, topic_rows, key=["article_id", "topic"])
+            self._set_sentiment(c, scores)
 
     def set_sentiment(self, scores: Sequence[tuple[int, str, float, dict, str]]) -> None:
         """(article id, label, score, probabilities, model version) per scored article."""
         with self.engine.begin() as c:
-            for article_id, label, score, probabilities, model in scores:
-                c.execute(articles.update().where(articles.c.id == article_id).values(
-                    sentiment=label, score=float(score), probabilities=probabilities, model=model))
+            self._set_sentiment(c, scores)
+
+    @staticmethod
+    def _set_sentiment(c, scores: Sequence[tuple[int, str, float, dict, str]]) -> None:
+        for article_id, label, score, probabilities, model in scores:
+            c.execute(articles.update().where(articles.c.id == article_id).values(
+                sentiment=label, score=float(score), probabilities=probabilities, model=model))
 
     def set_topics(self, article_id: int, topics: Iterable[tuple[str, str, float]]) -> None:
         """(topic, method, score) assignments of one article; assigning again updates them."""
@@ -142,6 +156,25 @@ class MonitorStore:
                  .order_by(articles.c.published_at))
         with self.engine.connect() as c:
             return [tuple(r) for r in c.execute(query).all()]
+
+    def scored_items(self, since: dt.datetime, until: dt.datetime) -> list[ScoredItem]:
+        """One item per (scored article, topic) published in ``[since, until)``: what detection's buckets count."""
+        query = (sa.select(article_topics.c.topic, articles.c.id, articles.c.published_at, articles.c.time_precision,
+                           articles.c.sentiment, articles.c.probabilities)
+                 .join(articles, articles.c.id == article_topics.c.article_id)
+                 .where(articles.c.sentiment.is_not(None), articles.c.published_at >= since, articles.c.published_at < until))
+        with self.engine.connect() as c:
+            rows = c.execute(query).all()
+        return [ScoredItem(r.id, r.topic, r.published_at, r.sentiment == "negative", float((r.probabilities or {}).get("negative", 0.0)),
+                           r.time_precision) for r in rows]
+
+    def titles(self, ids: Iterable[int]) -> dict[int, str]:
+        """article id -> title, for the ids still stored (others are left out)."""
+        wanted = {i for i in ids if isinstance(i, int)}
+        if not wanted:
+            return {}
+        with self.engine.connect() as c:
+            return dict(c.execute(sa.select(articles.c.id, articles.c.title).where(articles.c.id.in_(wanted))).all())
 
     def count_articles(self) -> int:
         with self.engine.connect() as c:
@@ -188,6 +221,12 @@ class MonitorStore:
             upsert(c, alerts, [row], key=["fingerprint", "started_at"])
             return c.execute(sa.select(alerts.c.id).where(alerts.c.fingerprint == alert.fingerprint,
                                                           alerts.c.started_at == alert.started_at)).scalar_one()
+
+    def alert_id(self, fingerprint: str, started_at: dt.datetime) -> int | None:
+        """The id of the stored episode (fingerprint + start), or None when it is not stored yet."""
+        with self.engine.connect() as c:
+            return c.execute(sa.select(alerts.c.id).where(alerts.c.fingerprint == fingerprint,
+                                                          alerts.c.started_at == started_at)).scalar()
 
     def alerts(self, *, state: str | None = None, topic: str | None = None, limit: int = 100) -> list[dict]:
         query = sa.select(alerts).order_by(alerts.c.last_fired_at.desc(), alerts.c.id.desc()).limit(limit)

@@ -89,6 +89,29 @@ def verify_manifest(directory: str | Path, kind: str | None = None) -> dict:
     return manifest
 
 
+# A version's ONNX export (what serves it) lives inside the version, under its manifest: pruning,
+# rollback and integrity checks then treat the version and its export as one artifact.
+ONNX_EXPORT = "onnx"
+
+
+def onnx_dir(version: str | Path) -> Path:
+    """Where the ONNX export of a saved model or store version lives: its ``onnx/`` folder, in every app."""
+    return Path(version) / ONNX_EXPORT
+
+
+def add_to_manifest(directory: str | Path, part: str | Path) -> dict:
+    """List the files under ``directory/part`` (written after ``directory`` was saved, e.g. its ONNX export)
+    in ``directory``'s manifest, keeping what it says already; the manifest is replaced atomically."""
+    directory = Path(directory)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    for path in _artifact_files(directory / part):
+        if path.suffix.lower() in FORBIDDEN_SUFFIXES:
+            raise IntegrityError(f"refusing to add {path.name}: pickle-based formats are not allowed")
+        manifest["files"][path.relative_to(directory).as_posix()] = sha256_file(path)
+    write_text_atomic(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success it replaces ``target`` by renames.

@@ -321,7 +321,8 @@ def rate_limit(name: str, spec: str) -> None:
 # --- admin token ------------------------------------------------------------------------
 
 
-def _presented_token() -> str | None:
+def presented_token() -> str | None:
+    """The admin token the request carries: ``Authorization: Bearer <token>``, else the ``X-Admin-Token`` header."""
     auth = request.authorization
     if auth is not None and auth.type == "bearer" and auth.token:
         return auth.token
@@ -337,7 +338,7 @@ def require_admin(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any):
-        check_token(current_config().admin_token, _presented_token(), what="admin token", setting="TROIKA_ADMIN_TOKEN",
+        check_token(current_config().admin_token, presented_token(), what="admin token", setting="TROIKA_ADMIN_TOKEN",
                     how="Authorization: Bearer <token> or X-Admin-Token")
         return view(*args, **kwargs)
 

@@ -10,7 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from finance_monitor.pipeline import Monitor, demo_model_dir, ensure_demo_model
+from finance_monitor.models import demo_model_dir, ensure_demo_model
+from finance_monitor.pipeline import Monitor
 from finance_monitor.sentiment import Sentiment
 from finance_monitor.settings import load_settings
 from finance_monitor.store import MonitorStore

@@ -13,7 +13,7 @@ import pytest
 
 from finance_monitor.backtest import replay_settings
 from finance_monitor.demo_feed import demo_feed
-from finance_monitor.pipeline import serving_dir
+from finance_monitor.models import serving_dir
 from finance_monitor.settings import DEMO_DIR, load_settings
 from shared.cli import main
 from tests.finance_monitor.local_http import QuietHandler, serve

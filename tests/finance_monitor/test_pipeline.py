@@ -6,7 +6,8 @@ import pytest
 
 from finance_monitor.alert_lifecycle import AlertPolicy
 from finance_monitor.demo_feed import demo_feed
-from finance_monitor.pipeline import BOOK_STATE, Monitor, SourceProblem
+from finance_monitor.detection_job import BOOK_STATE
+from finance_monitor.pipeline import Monitor, SourceProblem
 from finance_monitor.settings import DEMO_DETECTOR, load_settings
 from finance_monitor.topics import GENERAL_TOPIC
 from shared.errors import ConfigError

@@ -9,10 +9,10 @@ import pytest
 from finance_monitor.articles import RawArticle
 from finance_monitor.ingest import normalise
 from finance_monitor.pipeline import Monitor
-from finance_monitor.retraining import onnx_dir
 from finance_monitor.settings import load_settings
 from finance_monitor.store import MonitorStore
 from finance_monitor.web import api_spec, make_blueprint
+from shared.artifacts import onnx_dir
 from shared.config import Config, load_config
 from shared.server import Plugin, build_app
 from shared.storage import engine_for
@@ -157,6 +157,20 @@ def test_a_worse_candidate_is_kept_on_disk_but_not_activated(monitor, db_url, tm
     assert store.active() is None and len(store.versions()) == 1
     assert monitor.model_version == demo_version
     assert monitor.store.unlearned_corrections() == len(HEADLINES)  # still to learn, at the next run
+
+
+def test_a_version_serves_from_its_onnx_folder_or_where_older_versions_kept_their_export(tmp_path):
+    from finance_monitor.models import legacy_onnx_dir, serving_path
+
+    version = tmp_path / "models" / "demo-sentiment-abc" / "v1"
+    version.mkdir(parents=True)
+    assert serving_path(version) == version  # no export: the version itself
+    legacy_onnx_dir(version).mkdir(parents=True)
+    (legacy_onnx_dir(version) / "manifest.json").write_text('{"kind": "onnx-classifier"}')
+    assert serving_path(version) == tmp_path / "models" / "demo-sentiment-abc-onnx" / "v1"
+    onnx_dir(version).mkdir()
+    (onnx_dir(version) / "manifest.json").write_text('{"kind": "onnx-classifier"}')
+    assert serving_path(version) == version / "onnx"
 
 
 def test_an_onnx_export_configured_as_the_model_cannot_be_retrained(db_url, tmp_path):

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.artifacts import ArtifactStore, atomic_dir, verify_manifest, write_manifest
+from shared.artifacts import ArtifactStore, add_to_manifest, atomic_dir, onnx_dir, verify_manifest, write_manifest
 from shared.errors import IntegrityError, NotFoundError
 
 
@@ -31,6 +31,20 @@ def test_modified_missing_and_unlisted_files_are_refused(tmp_path):
     (path / "weights.json").unlink()
     with pytest.raises(IntegrityError, match="missing"):
         verify_manifest(path)
+
+
+def test_an_export_written_into_a_saved_version_is_verified_with_it_once_added_to_its_manifest(tmp_path):
+    version = make_artifact(tmp_path / "v1")
+    export = onnx_dir(version)
+    assert export == version / "onnx"  # the one rule every app follows
+    make_artifact(export, "int8")
+    with pytest.raises(IntegrityError, match="not listed"):
+        verify_manifest(version)
+    add_to_manifest(version, export.name)
+    assert verify_manifest(version, kind="demo")["files"].keys() == {"weights.json", "onnx/weights.json"}
+    (export / "weights.json").write_text("tampered")
+    with pytest.raises(IntegrityError, match="onnx/weights.json does not match"):
+        verify_manifest(version)
 
 
 def test_pickles_are_never_written(tmp_path):

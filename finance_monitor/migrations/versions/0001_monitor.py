@@ -10,6 +10,12 @@ from shared.storage import JSONDocument, UTCDateTime
 
 
 def upgrade():
+    _articles()
+    _sources_and_jobs()
+    _alerts_and_state()
+
+
+def _articles():
     op.create_table(
         "fm_articles",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -42,6 +48,9 @@ def upgrade():
         sa.Column("score", sa.Float, nullable=False),
         sa.Index("ix_fm_article_topics_topic", "topic"),
     )
+
+
+def _sources_and_jobs():
     op.create_table(
         "fm_source_state",
         sa.Column("source", sa.String(100), primary_key=True),
@@ -65,6 +74,9 @@ def upgrade():
         sa.Column("counts", JSONDocument, nullable=False),
         sqlite_autoincrement=True,
     )
+
+
+def _alerts_and_state():
     op.create_table(
         "fm_alerts",
         sa.Column("id", sa.Integer, primary_key=True),
