@@ -53,8 +53,8 @@ def main() -> None:
 
     from finance_monitor.models import model_store
     from finance_monitor.retraining import learn_corrections
-    from finance_monitor.sentiment import SentimentModel
-    from finance_monitor.sentiment_data import read_sentiment_files
+    from finance_monitor.scoring.sentiment import SentimentModel
+    from finance_monitor.scoring.sentiment_data import read_sentiment_files
     from shared.classifier import TextClassifier
 
     tw, pb = read_sentiment_files([twitter]), read_sentiment_files([phrasebank])

@@ -44,8 +44,8 @@ def throughput(model, texts: list[str]) -> float:
 
 
 def run(args) -> dict:
-    from finance_monitor.sentiment import SentimentModel
-    from finance_monitor.sentiment_data import read_sentiment_file
+    from finance_monitor.scoring.sentiment import SentimentModel
+    from finance_monitor.scoring.sentiment_data import read_sentiment_file
     from shared.classifier import config_from_cli
 
     files = {name: args.data / folder for name, folder in SETS.items()}

@@ -49,11 +49,11 @@ LABELLED = {
     "twitter_financial_news_sentiment/validation.csv": ("text", lambda label: label == "0"),  # 0 = Bearish
 }
 
-from finance_monitor.alert_lifecycle import AlertPolicy, replay_alerts  # noqa: E402
-from finance_monitor.ingest import Deduper, normalise  # noqa: E402
-from finance_monitor.sources import read_stream  # noqa: E402
-from finance_monitor.spikes import (  # noqa: E402
+from finance_monitor.detect.alert_lifecycle import AlertPolicy, replay_alerts  # noqa: E402
+from finance_monitor.detect.spikes import (  # noqa: E402
     AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector, ScoredItem, bucketise, evaluate)
+from finance_monitor.ingest.normalise import Deduper, normalise  # noqa: E402
+from finance_monitor.ingest.sources import read_stream  # noqa: E402
 
 UTC = dt.timezone.utc
 
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     articles = [a for a in (normalise(r, fetched_at) for r in raws) if seen.add(a)]
     if args.model:  # the fine-tuned model, scoring each article as the monitor does (headline + body)
         from finance_monitor.models import serving_dir
-        from finance_monitor.sentiment import SentimentModel
+        from finance_monitor.scoring.sentiment import SentimentModel
 
         model = SentimentModel.load(serving_dir(args.model))
         negativity_fn = lambda texts: [s.probabilities["negative"] for s in model.score_headlines(texts)]  # noqa: E731

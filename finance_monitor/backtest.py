@@ -34,16 +34,16 @@ from tqdm.auto import tqdm
 
 from shared.errors import DataError
 
-from .alert_lifecycle import Alert, AlertBook
-from .articles import scoring_body, topic_text
-from .buckets import ScoredItem, bucket_start
-from .detection import detect_windows
-from .ingest import Deduper, normalise
+from .detect.alert_lifecycle import Alert, AlertBook
+from .detect.buckets import ScoredItem, bucket_start
+from .detect.detection import detect_windows
+from .ingest.articles import scoring_body, topic_text
+from .ingest.normalise import Deduper, normalise
 from .settings import MonitorSettings, load_settings
 from shared.datafiles import RowReport
 
-from .sources import read_stream
-from .topics import GENERAL_TOPIC, TopicAssigner
+from .ingest.sources import read_stream
+from .scoring.topics import GENERAL_TOPIC, TopicAssigner
 
 BATCH = 512
 EVIDENCE_HEADLINES = 5

@@ -48,7 +48,7 @@ EXAMPLES = """examples:
 def cmd_train(args) -> str:
     from shared.classifier import config_from_cli
 
-    from .sentiment import SentimentModel
+    from .scoring.sentiment import SentimentModel
 
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed)
     start = time.perf_counter()
@@ -81,8 +81,8 @@ def _skipped_rows(reports) -> str:
 def cmd_evaluate(args) -> None:
     from shared.datafiles import RowReport
 
-    from .sentiment import SentimentModel
-    from .sentiment_data import read_sentiment_file
+    from .scoring.sentiment import SentimentModel
+    from .scoring.sentiment_data import read_sentiment_file
 
     skipped = RowReport(str(args.data), strict=args.strict)
     rows = read_sentiment_file(args.data, skipped)  # read first: a bad file fails before a model loads
@@ -129,10 +129,10 @@ def cmd_replay(args) -> None:
     from shared.errors import ConfigError
 
     from .backtest import replay_settings, replay_stream
-    from .buckets import PRECISION_SPAN
+    from .detect.buckets import PRECISION_SPAN
     from .models import serving_dir, topic_encoder, topic_encoder_dir
-    from .sentiment import SentimentModel
-    from .topics import TopicAssigner
+    from .scoring.sentiment import SentimentModel
+    from .scoring.topics import TopicAssigner
 
     if not args.data.is_file():
         raise ConfigError(f"--data {args.data}: no such file")

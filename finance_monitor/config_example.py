@@ -1,5 +1,5 @@
 """What ``troika config`` shows, commented, for the monitor's tables that have no single default:
-sources, a spike rule, and one alert channel of each type (``channel_config.py`` checks the
+sources, a spike rule, and one alert channel of each type (``alerting/channel_config.py`` checks the
 channels; their keys and defaults are listed there)."""
 
 EXAMPLE = """

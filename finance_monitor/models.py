@@ -54,7 +54,7 @@ def ensure_demo_model(var_dir: Path, *, base_model: str | None = None, progress:
     """The demo model directory, trained in fast mode (seconds) when it is missing."""
     from shared.classifier import FineTuneConfig  # torch: only when a model is trained
 
-    from .sentiment import SentimentModel
+    from .scoring.sentiment import SentimentModel
 
     out = demo_model_dir(var_dir)
     if (out / MANIFEST).is_file():
@@ -113,7 +113,7 @@ def load_version(version: Path):
 
 
 def _sentiment_model(path: Path):
-    from .sentiment import SentimentModel  # torch: only when a model is loaded
+    from .scoring.sentiment import SentimentModel  # torch: only when a model is loaded
 
     return SentimentModel.load(path)
 

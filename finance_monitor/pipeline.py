@@ -12,14 +12,14 @@ drive, and what the dashboard reads (``.store``, ``.topics``, ``.bucket``, ``.sc
     monitor.shutdown()
 
 It orchestrates only; each step lives in its own module. One poll: fetch with the source's stored
-ETag / Last-Modified (``poll.py``), normalise and store the new articles (``ingest.normalise``,
+ETag / Last-Modified (``ingest/poll.py``), normalise and store the new articles (``ingest.normalise``,
 ``MonitorStore.add_articles``: deduplicated, idempotent), then score every article still without a
 score in batches and assign its topics (``MonitorStore.save_scores``: a batch in one transaction, so
 an interrupted batch is simply processed again). A poll that fails (timeout, huge response, HTTP
 error) or a feed that is skipped (malformed) is recorded in the source's state and raises
 :class:`SourceProblem`, which the scheduler records as the job run's error; the job stays scheduled.
 
-Detection is ``detection_job.DetectionJob``; which model serves, and how it is made and loaded, is
+Detection is ``alerting.detection_job.DetectionJob``; which model serves, and how it is made and loaded, is
 ``models.py``; the retraining job (``retrain()``, ``retraining.py``) learns analysts' sentiment
 corrections, and a promoted version serves this process's next batch at once and other processes'
 through their ``ActiveWatcher``.
@@ -41,17 +41,17 @@ from shared.config import Config
 from shared.errors import ConfigError, TroikaError
 from shared.storage import engine_for, migrate
 
-from .articles import scoring_body, topic_text
-from .channel_config import build_channels
-from .channels import resending
-from .detection_job import DetectionJob
-from .ingest import normalise
+from .alerting.channel_config import build_channels
+from .alerting.channels import resending
+from .alerting.detection_job import DetectionJob
+from .ingest.articles import scoring_body, topic_text
+from .ingest.normalise import normalise
+from .ingest.poll import ReplayPoller, poll_feed, poll_page
 from .models import load_sentiment, load_version, model_store, sentiment_source, topic_encoder
-from .poll import ReplayPoller, poll_feed, poll_page
 from .scheduler import MonitorScheduler, SchedulePlan, SourceJob
+from .scoring.topics import GENERAL_TOPIC, TopicAssigner
 from .settings import SECTION, MonitorSettings, load_settings
 from .store import MonitorStore, utcnow
-from .topics import GENERAL_TOPIC, TopicAssigner
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(finance_monitor.__file__).parent / "migrations"

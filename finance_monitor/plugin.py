@@ -23,7 +23,7 @@ from flask import Blueprint, Response, render_template_string
 from shared.config import Config
 from shared.server import Plugin
 
-from .demo_feed import demo_feed
+from .ingest.demo_feed import demo_feed
 from .pipeline import Monitor
 
 log = logging.getLogger(__name__)

@@ -63,7 +63,7 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
     interval = 900              # seconds between polls
 
     [[finance_monitor.topics]]  # see finance_monitor.topics; none = topics.DEFAULT_TOPICS
-    [[finance_monitor.channels]]  # see finance_monitor.channel_config; none = the log channel
+    [[finance_monitor.channels]]  # see finance_monitor.alerting.channel_config; none = the log channel
 
 Relative paths (``sentiment_model``, a replay source's ``path``) are read from the current directory.
 
@@ -89,12 +89,12 @@ from pathlib import Path
 from shared.config import AppKey
 from shared.errors import ConfigError
 
-from .alert_lifecycle import AlertPolicy
 from .config_tables import Names, no_unknown_keys, tables
-from .detection import Rule
-from .fetch import FetchLimits
-from .spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector
-from .topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, topics_from_config
+from .detect.alert_lifecycle import AlertPolicy
+from .detect.detection import Rule
+from .detect.spikes import AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector
+from .ingest.fetch import FetchLimits
+from .scoring.topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, topics_from_config
 
 SECTION = "finance_monitor"
 DEMO_DIR = Path(__file__).parent / "demo"

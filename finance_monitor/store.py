@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine
 
 from shared.storage import insert_new, upsert
 
-from .alert_lifecycle import Alert
-from .buckets import ScoredItem
-from .ingest import Article
+from .detect.alert_lifecycle import Alert
+from .detect.buckets import ScoredItem
+from .ingest.normalise import Article
 from .tables import alerts, article_topics, articles, deliveries, job_runs, sentiment_corrections, source_state, state
 
 # Same title within this time of each other: one story syndicated, not two (see ingest.Deduper).

@@ -1,6 +1,6 @@
 """The finance monitor's tables (SQLAlchemy Core). Migrations create them; this is what code queries.
 
-Articles carry three dedupe keys (``finance_monitor.ingest.dedupe_keys``): GUID and URL keys
+Articles carry three dedupe keys (``finance_monitor.ingest.normalise.dedupe_keys``): GUID and URL keys
 are unique in the database, so ingesting the same feed twice, or from two processes at once,
 leaves one row; several NULLs are allowed on both backends.
 """

@@ -16,8 +16,8 @@ import logging
 
 from shared.errors import ConflictError, NotFoundError
 
-from ..topics import GENERAL_TOPIC, Topic
-from ..trends import Trend, topic_trends, window
+from ..detect.trends import Trend, topic_trends, window
+from ..scoring.topics import GENERAL_TOPIC, Topic
 from .schemas import AlertOut, ArticleOut, CorrectionOut, HeadlineOut, JobsOut, JobsQuery, TopicOut, TopicsOut, TrendOut, TrendQuery
 
 log = logging.getLogger(__name__)

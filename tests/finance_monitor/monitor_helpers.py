@@ -12,7 +12,7 @@ from pathlib import Path
 
 from finance_monitor.models import demo_model_dir, ensure_demo_model
 from finance_monitor.pipeline import Monitor
-from finance_monitor.sentiment import Sentiment
+from finance_monitor.scoring.sentiment import Sentiment
 from finance_monitor.settings import load_settings
 from finance_monitor.store import MonitorStore
 from shared.config import Config
@@ -75,6 +75,6 @@ def make_monitor(db_url: str, section: dict, *, clock=None, scorer=None, var_dir
 @functools.cache
 def demo_scorer():
     """The demo model, loaded once per test process."""
-    from finance_monitor.sentiment import SentimentModel
+    from finance_monitor.scoring.sentiment import SentimentModel
 
     return SentimentModel.load(trained_demo_model())

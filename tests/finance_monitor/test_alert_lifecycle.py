@@ -3,8 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from finance_monitor.alert_lifecycle import AlertBook, AlertPolicy, fingerprint, replay_alerts
-from finance_monitor.spikes import Bucket, Detection, Window
+from finance_monitor.detect.alert_lifecycle import AlertBook, AlertPolicy, fingerprint, replay_alerts
+from finance_monitor.detect.spikes import Bucket, Detection, Window
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2019, 5, 6, tzinfo=timezone.utc)

@@ -14,14 +14,14 @@ import pytest
 import urllib3
 
 import finance_monitor
-from finance_monitor import alert_messages as messages
-from finance_monitor.alert_lifecycle import Alert, AlertEvent, fingerprint
-from finance_monitor.alert_messages import Notice
-from finance_monitor.articles import RawArticle
-from finance_monitor.channel_config import build_channels
-from finance_monitor.channels import (AlertmanagerChannel, EmailChannel, LogChannel, SlackChannel, WebhookChannel,
-                                      dispatch, safe_target, scrub)
-from finance_monitor.ingest import normalise
+from finance_monitor.alerting import messages
+from finance_monitor.alerting.channel_config import build_channels
+from finance_monitor.alerting.channels import (AlertmanagerChannel, EmailChannel, LogChannel, SlackChannel, WebhookChannel,
+                                               dispatch, safe_target, scrub)
+from finance_monitor.alerting.messages import Notice
+from finance_monitor.detect.alert_lifecycle import Alert, AlertEvent, fingerprint
+from finance_monitor.ingest.articles import RawArticle
+from finance_monitor.ingest.normalise import normalise
 from finance_monitor.store import MonitorStore
 from shared.errors import ConfigError
 from shared.storage import migrate
@@ -344,7 +344,7 @@ def test_alerts_reach_a_real_alertmanager_and_resolve_there(store, alertmanager)
 
 
 def test_a_refresh_reaches_a_real_alertmanager_with_a_short_end_and_only_resending_channels_get_it(store, alertmanager):
-    from finance_monitor.channels import refresh
+    from finance_monitor.alerting.channels import refresh
 
     url, http = alertmanager
     now = dt.datetime.now(UTC).replace(microsecond=0)
@@ -362,7 +362,7 @@ def test_a_refresh_reaches_a_real_alertmanager_with_a_short_end_and_only_resendi
 
 
 def test_a_failed_refresh_is_recorded_as_a_refresh_delivery(store):
-    from finance_monitor.channels import refresh
+    from finance_monitor.alerting.channels import refresh
 
     alert = make_alert(started=dt.datetime.now(UTC) - dt.timedelta(hours=1))
     down = AlertmanagerChannel("alertmanager", "http://127.0.0.1:9", attempts=1, timeout=1, sleep=NO_SLEEP)

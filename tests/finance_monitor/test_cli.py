@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from finance_monitor.sentiment import SentimentModel
+from finance_monitor.scoring.sentiment import SentimentModel
 from shared.cli import main
 from tests.finance_monitor.test_sentiment_data import write_phrasebank, write_tweets
 

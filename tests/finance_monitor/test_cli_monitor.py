@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from finance_monitor.backtest import replay_settings
-from finance_monitor.demo_feed import demo_feed
+from finance_monitor.ingest.demo_feed import demo_feed
 from finance_monitor.models import serving_dir
 from finance_monitor.settings import DEMO_DIR, load_settings
 from shared.cli import main

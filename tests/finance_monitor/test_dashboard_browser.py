@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from finance_monitor.alert_lifecycle import Alert, fingerprint
+from finance_monitor.detect.alert_lifecycle import Alert, fingerprint
 from tests.finance_monitor.test_web import HOSTILE, NOW, TOKEN, FakeScheduler, make_app, seed
 
 # How many pixels of a chart's canvas Chart.js painted (an empty canvas has none).

@@ -1,8 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
-from finance_monitor.alert_lifecycle import AlertBook, AlertPolicy
-from finance_monitor.buckets import ScoredItem
-from finance_monitor.detection import Rule, detect_windows, rules_key
+from finance_monitor.detect.alert_lifecycle import AlertBook, AlertPolicy
+from finance_monitor.detect.buckets import ScoredItem
+from finance_monitor.detect.detection import Rule, detect_windows, rules_key
 from finance_monitor.settings import default_rules
 
 DAY = timedelta(days=1)

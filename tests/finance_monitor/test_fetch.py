@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from finance_monitor.fetch import USER_AGENT, FetchError, FetchLimits, fetch
+from finance_monitor.ingest.fetch import USER_AGENT, FetchError, FetchLimits, fetch
 
 from .local_http import QuietHandler, serve
 

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from finance_monitor.articles import RawArticle
-from finance_monitor.ingest import (
+from finance_monitor.ingest.articles import RawArticle
+from finance_monitor.ingest.normalise import (
     MAX_TEXT_CHARS,
     MAX_TITLE_CHARS,
     Deduper,

@@ -4,12 +4,12 @@ import datetime as dt
 
 import pytest
 
-from finance_monitor.alert_lifecycle import AlertPolicy
-from finance_monitor.demo_feed import demo_feed
-from finance_monitor.detection_job import BOOK_STATE
+from finance_monitor.alerting.detection_job import BOOK_STATE
+from finance_monitor.detect.alert_lifecycle import AlertPolicy
+from finance_monitor.ingest.demo_feed import demo_feed
 from finance_monitor.pipeline import Monitor, SourceProblem
+from finance_monitor.scoring.topics import GENERAL_TOPIC
 from finance_monitor.settings import DEMO_DETECTOR, load_settings
-from finance_monitor.topics import GENERAL_TOPIC
 from shared.errors import ConfigError
 from tests.finance_monitor.local_http import QuietHandler, serve
 from tests.finance_monitor.monitor_helpers import UTC, Clock, demo_scorer, make_monitor

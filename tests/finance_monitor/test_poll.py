@@ -2,8 +2,8 @@ import time
 
 import pytest
 
-from finance_monitor.fetch import FetchLimits
-from finance_monitor.poll import poll_feed, poll_page
+from finance_monitor.ingest.fetch import FetchLimits
+from finance_monitor.ingest.poll import poll_feed, poll_page
 
 from .local_http import QuietHandler, serve
 from .samples import MALFORMED, PAGE, RSS

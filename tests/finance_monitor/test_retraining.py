@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from finance_monitor.articles import RawArticle
-from finance_monitor.ingest import normalise
+from finance_monitor.ingest.articles import RawArticle
+from finance_monitor.ingest.normalise import normalise
 from finance_monitor.pipeline import Monitor
 from finance_monitor.settings import load_settings
 from finance_monitor.store import MonitorStore

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from finance_monitor.sentiment import SentimentModel
-from finance_monitor.sentiment_data import LABELS, read_sentiment_file
+from finance_monitor.scoring.sentiment import SentimentModel
+from finance_monitor.scoring.sentiment_data import LABELS, read_sentiment_file
 from shared.classifier import FineTuneConfig
 from shared.errors import ConfigError, DataError, IntegrityError
 from tests.finance_monitor.test_sentiment_data import write_phrasebank, write_tweets

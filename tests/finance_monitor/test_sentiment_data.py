@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from finance_monitor.sentiment_data import LABELS, PHRASEBANK, TWITTER, read_sentiment_file, read_sentiment_files
+from finance_monitor.scoring.sentiment_data import LABELS, PHRASEBANK, TWITTER, read_sentiment_file, read_sentiment_files
 from shared.datafiles import RowReport
 from shared.errors import DataError
 from tests.conftest import SHARED_DATA

@@ -3,7 +3,7 @@
 
 import time
 
-from finance_monitor.demo_feed import demo_feed
+from finance_monitor.ingest.demo_feed import demo_feed
 from tests.finance_monitor.local_http import QuietHandler, serve
 from tests.finance_monitor.monitor_helpers import make_monitor
 from tests.finance_monitor.samples import MALFORMED

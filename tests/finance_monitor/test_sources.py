@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finance_monitor.sources import STREAM_COLUMNS, StreamReplay, parse_article_page, parse_feed, read_stream, stamp_date
+from finance_monitor.ingest.sources import STREAM_COLUMNS, StreamReplay, parse_article_page, parse_feed, read_stream, stamp_date
 from shared.datafiles import RowReport
 from shared.errors import DataError
 

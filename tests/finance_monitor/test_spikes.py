@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from finance_monitor.spikes import (
+from finance_monitor.detect.spikes import (
     AllOf,
     BinomialShareDetector,
     Bucket,

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 import finance_monitor
-from finance_monitor.alert_lifecycle import Alert, fingerprint
-from finance_monitor.articles import RawArticle
-from finance_monitor.ingest import normalise
+from finance_monitor.detect.alert_lifecycle import Alert, fingerprint
+from finance_monitor.ingest.articles import RawArticle
+from finance_monitor.ingest.normalise import normalise
 from finance_monitor.store import MonitorStore
 from shared.storage import migrate
 

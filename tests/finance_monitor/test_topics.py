@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from finance_monitor.topics import (
+from finance_monitor.scoring.topics import (
     DEFAULT_TOPICS,
     GENERAL_TOPIC,
     Assignment,

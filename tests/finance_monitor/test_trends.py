@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finance_monitor.trends import trends, window
+from finance_monitor.detect.trends import trends, window
 
 UTC = dt.timezone.utc
 DAY = dt.timedelta(days=1)

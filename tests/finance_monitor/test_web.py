@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 import finance_monitor
-from finance_monitor.alert_lifecycle import Alert, fingerprint
-from finance_monitor.articles import RawArticle
-from finance_monitor.ingest import normalise
+from finance_monitor.detect.alert_lifecycle import Alert, fingerprint
+from finance_monitor.ingest.articles import RawArticle
+from finance_monitor.ingest.normalise import normalise
+from finance_monitor.scoring.topics import Topic
 from finance_monitor.store import MonitorStore
-from finance_monitor.topics import Topic
 from finance_monitor.web import api_spec, make_blueprint
 from shared.config import load_config
 from shared.server import Plugin, build_app

@@ -190,8 +190,8 @@ def test_describe_writes_app_tables_and_lists_of_tables_as_toml_blocks(tmp_path)
 def test_describe_shows_a_commented_example_of_every_alert_channel_type_and_it_builds():
     import tomllib
 
-    from finance_monitor.channel_config import KEYS as CHANNEL_TYPES
-    from finance_monitor.channel_config import build_channels
+    from finance_monitor.alerting.channel_config import KEYS as CHANNEL_TYPES
+    from finance_monitor.alerting.channel_config import build_channels
 
     text = describe(Config())
     example = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# ") or line == "#")

@@ -35,7 +35,7 @@ import numpy as np
 
 from shared.errors import ConfigError
 
-from .config_tables import Names, no_unknown_keys, tables
+from ..config_tables import Names, no_unknown_keys, tables
 
 GENERAL_TOPIC = "general-market"
 # Cosine similarity of all-MiniLM-L6-v2 between a headline and a one-sentence topic description.

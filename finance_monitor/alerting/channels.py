@@ -1,6 +1,6 @@
 """Alert channels: where fired / escalated / resolved alert events go, every attempt recorded.
 
-Each channel sends one :class:`~finance_monitor.alert_messages.Notice` and reports each try
+Each channel sends one :class:`~finance_monitor.alerting.messages.Notice` and reports each try
 through ``record`` (a :class:`shared.webhooks.Attempt`); :func:`dispatch` saves those as
 ``fm_deliveries`` rows and sends every event to every channel, so one failing channel never
 stops the others::
@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 from shared.storage import redact_url
 from shared.webhooks import Attempt, deliver
 
-from . import alert_messages as messages
-from .alert_lifecycle import Alert, AlertEvent
-from .alert_messages import Notice
+from ..detect.alert_lifecycle import Alert, AlertEvent
+from ..store import MonitorStore
+from . import messages
 from .email_channel import EmailChannel  # noqa: F401  (a channel like the others; built by channel_config)
-from .store import MonitorStore
+from .messages import Notice
 
 log = logging.getLogger(__name__)
 alert_log = logging.getLogger("finance_monitor.alerts")

@@ -24,8 +24,8 @@ from pathlib import Path
 from shared.datafiles import RowReport
 from shared.errors import TroikaError
 
+from ..detect.buckets import bucket_start
 from .articles import RawArticle
-from .buckets import bucket_start
 from .fetch import FetchError, FetchLimits, fetch
 from .sources import StreamReplay, parse_article_page, parse_feed
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .alert_lifecycle import AlertEvent
+from ..detect.alert_lifecycle import AlertEvent
 
 ALERTNAME = "TroikaNegativeNewsSpike"
 SOURCE = "troika"

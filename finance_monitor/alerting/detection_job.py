@@ -1,7 +1,7 @@
 """The scheduler's detection job: one pass over the complete buckets since the last one.
 
 Each bucket is tested against its rolling baseline (``detection.detect_windows``, the code the
-replay uses too) and fed to the :class:`~finance_monitor.alert_lifecycle.AlertBook`, whose state
+replay uses too) and fed to the :class:`~finance_monitor.detect.alert_lifecycle.AlertBook`, whose state
 lives in ``fm_state``; alerts are saved (``fm_alerts``) and their events sent to the channels
 (``fm_deliveries``), except those of an alert a person silenced on the dashboard
 (``silenced_until`` still ahead). Only complete buckets are tested: an hour is judged once it is over::
@@ -16,11 +16,11 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from .alert_lifecycle import Alert, AlertBook, AlertEvent, AlertPolicy
-from .buckets import bucket_start
+from ..detect.alert_lifecycle import Alert, AlertBook, AlertEvent, AlertPolicy
+from ..detect.buckets import bucket_start
+from ..detect.detection import Rule, detect_windows, rules_key
+from ..store import MonitorStore
 from .channels import Channel, alert_id_for, dispatch, refresh
-from .detection import Rule, detect_windows, rules_key
-from .store import MonitorStore
 
 BOOK_STATE = "alert_book"
 FIRST_LOOKBACK = 48  # buckets a first detection pass looks back over

@@ -1,7 +1,7 @@
 """The article record every source produces, before normalisation.
 
 Sources (RSS/Atom, HTML pages, CSV replay) each turn their input into :class:`RawArticle`;
-:mod:`finance_monitor.ingest` then cleans, bounds and keys it. Kept in its own module so
+:mod:`finance_monitor.ingest.normalise` then cleans, bounds and keys it. Kept in its own module so
 sources and ingest can both import it without importing each other.
 """
 

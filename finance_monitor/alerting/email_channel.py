@@ -20,8 +20,8 @@ from email.utils import formatdate, make_msgid
 
 from shared.webhooks import Attempt
 
-from . import alert_messages as messages
-from .alert_messages import Notice
+from . import messages
+from .messages import Notice
 
 log = logging.getLogger(__name__)
 

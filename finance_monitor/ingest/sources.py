@@ -1,7 +1,7 @@
 """Source kinds: RSS/Atom feeds, HTML article pages, and a CSV stream replayed in simulated time.
 
-Each turns its input into :class:`~finance_monitor.articles.RawArticle` records. Parsing is
-separate from fetching (:mod:`finance_monitor.fetch`), so parsers take bytes and never
+Each turns its input into :class:`~finance_monitor.ingest.articles.RawArticle` records. Parsing is
+separate from fetching (:mod:`finance_monitor.ingest.fetch`), so parsers take bytes and never
 touch the network; feedparser in particular is handed bytes in a file object, never a
 string it could mistake for a URL or a path.
 

@@ -16,13 +16,13 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .settings import DEMO_DIR
 from .sources import read_stream
 
 UTC = dt.timezone.utc
+DEMO_STREAM = Path(__file__).resolve().parent.parent / "demo" / "stream.csv"  # the package's demo/, as settings.DEMO_DIR
 
 
-def demo_feed(now: dt.datetime | None = None, path: Path = DEMO_DIR / "stream.csv", *, minutes: int = 1) -> bytes:
+def demo_feed(now: dt.datetime | None = None, path: Path = DEMO_STREAM, *, minutes: int = 1) -> bytes:
     """RSS bytes of the stream at ``path``, shifted so its last item is ``minutes`` before ``now`` (whole minutes, so
     two requests within a minute give the same document)."""
     now = (now or dt.datetime.now(UTC)).replace(second=0, microsecond=0)

@@ -26,8 +26,8 @@ from datetime import timedelta
 
 from shared.errors import ConfigError
 
-from .config_tables import Names, no_unknown_keys
-from .config_tables import tables as table_list  # `tables` is build_channels' argument
+from ..config_tables import Names, no_unknown_keys
+from ..config_tables import tables as table_list  # `tables` is build_channels' argument
 from .channels import AlertmanagerChannel, Channel, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 
 HTTP_KEYS = {"url", "timeout", "attempts", "backoff"}
