@@ -9,6 +9,7 @@ No domain logic lives here; apps bring blueprints and this module gives them the
     @bp.post("/messages")
     def post_message():
         body = json_body(MessageIn)               # 415 / 400 naming the field / 413, never 500
+        page = query_args(PageQuery)              # the query string, 400 naming the parameter
 
     @bp.post("/retrain")
     @require_admin                                # closed unless admin_token is configured
@@ -28,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -237,7 +238,28 @@ def _validated(model: type, data: bytes) -> Any:
             # The whole body has the wrong shape: say which one the route takes (list bodies: bulk inserts).
             shape = "a JSON array (a list)" if first["type"] == "list_type" else "a JSON object"
             raise BadRequest(f"the body must be {shape}") from None
-        field_error(".".join(str(part) for part in first["loc"]), first["msg"])
+        _reject_first(first)
+
+
+def query_args(model: type, *, ignore: Iterable[str] = ()) -> Any:
+    """The request's query string validated into ``model`` (a pydantic model class).
+
+    A bad value → 400 whose JSON error names the parameter, as ``json_body`` names a body field.
+    ``ignore``: parameters the view reads itself (a page's own, not filters), left out first.
+    """
+    from pydantic import ValidationError
+
+    skipped = set(ignore)
+    args = {name: value for name, value in request.args.to_dict().items() if name not in skipped}
+    try:
+        return model.model_validate(args)
+    except ValidationError as exc:
+        _reject_first(exc.errors(include_url=False, include_input=False)[0])
+
+
+def _reject_first(error: dict) -> NoReturn:
+    # The first of pydantic's errors is the one reported: the field it names and why.
+    field_error(".".join(str(part) for part in error["loc"]) or "query", error["msg"])
 
 
 # --- rate limits ------------------------------------------------------------------------
