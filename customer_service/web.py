@@ -11,13 +11,13 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template
 from flask_cors import CORS
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import NotFoundError
 from shared.openapi import api_spec, documented
-from shared.web import field_error, json_body, rate_limit, require_admin
+from shared.web import json_body, query_args, rate_limit, require_admin
 
 from .conversations import MAX_TEXT, Turn
 from .service import WAITING_TEXT, ChatService
@@ -152,14 +152,6 @@ def handoff_out(handoff) -> dict:
     return HandoffOut.model_validate(handoff, from_attributes=True).model_dump(mode="json")
 
 
-def _query(model: type[BaseModel]):
-    try:
-        return model.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        field_error(".".join(str(p) for p in first["loc"]) or "query", first["msg"])
-
-
 def make_blueprint(service: ChatService, *, cors_origins: Sequence[str] = (), settings: Mapping | None = None) -> tuple[Blueprint, object]:
     """The app's blueprint and its OpenAPI spec (served at /cs/api/openapi/openapi.json under the suite).
 
@@ -234,7 +226,7 @@ def make_blueprint(service: ChatService, *, cors_origins: Sequence[str] = (), se
     @bp.get("/api/sessions/<session_id>/messages")
     @documented(spec, query=HistoryQuery, response=HistoryOut, errors=(400, 404), tags=["chat"])
     def history(session_id):
-        query = _query(HistoryQuery)
+        query = query_args(HistoryQuery)
         turns = chats.history(session_id, after=query.after)
         return jsonify(status=chats.session(session_id)["status"], messages=[turn_out(t) for t in turns])
 
@@ -254,7 +246,7 @@ def make_blueprint(service: ChatService, *, cors_origins: Sequence[str] = (), se
     @require_admin
     @documented(spec, query=HandoffsQuery, response=HandoffsOut, errors=(400, 401, 403), tags=["handoffs"], security=ADMIN)
     def list_handoffs():
-        query = _query(HandoffsQuery)
+        query = query_args(HandoffsQuery)
         return jsonify(handoffs=[handoff_out(h) for h in chats.handoffs(query.status)])
 
     @bp.get("/admin/handoffs/<int:handoff_id>")
