@@ -24,7 +24,7 @@ def test_jsonl_with_named_columns(tmp_path):
         ("", "no rows"),
         ("text,category\n", "no rows"),
         ("words,category\nhello,greet\n", "no text column"),
-        ("text,category\n,greet\n", "row 2 has an empty 'text'"),
+        ("text,category\n,greet\n", "bad.csv:2: empty 'text'"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, content, message):
