@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 from pathlib import Path
@@ -20,44 +21,37 @@ LABEL_COLUMNS = ("label", "category", "intent", "sentiment")
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Rows of a .csv or .jsonl file as dicts; a DataError says what is wrong with the file."""
-    columns, rows = numbered_rows(path)
+    """Rows of a .csv or .jsonl file as dicts; a DataError says what is wrong with the file (the
+    first bad row included: a reader that skips bad rows uses :func:`numbered_rows`)."""
+    _, rows = numbered_rows(path)
     if not rows:
         raise DataError(f"{path}: no rows (an empty file, or a CSV with only a header)")
+    for line, row in rows:
+        if isinstance(row, BadRow):
+            raise DataError(f"{path}:{line}: {row}")
     return [row for _, row in rows]
 
 
-def numbered_rows(path: str | Path, report: RowReport | None = None) -> tuple[list[str], list[tuple[int, dict]]]:
-    """The columns and the ``(line, row)`` pairs of a .csv or .jsonl file, the line as an editor shows it.
-
-    Without a ``report`` a JSONL line that is not a JSON object is a DataError and CSV rows come as
-    csv.DictReader gives them. With one, such lines, and CSV rows with more or fewer fields than the
-    header, are skipped into it (``report.strict`` stops at them). An empty file gives no rows."""
+def numbered_rows(path: str | Path) -> tuple[list[str], list[tuple[int, dict | BadRow]]]:
+    """The columns and the ``(line, row)`` pairs of a .csv or .jsonl file, the line as an editor
+    shows it. A JSONL line that is not a JSON object, or a CSV row with more or fewer fields than
+    the header, comes as a BadRow in its place, so a reader reports bad rows in file order
+    (:func:`good_rows`). An empty file gives no rows; a file that cannot be read is a DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    rows: list[tuple[int, dict]] = []
+    rows: list[tuple[int, dict | BadRow]] = []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             if suffix == ".csv":
                 reader = csv.DictReader(fh)
                 for row in reader:
-                    # DictReader files surplus fields under None and fills missing ones with None.
-                    if report is not None and (None in row or None in row.values()):
-                        surplus, missing = len(row.pop(None, None) or []), sum(v is None for v in row.values())
-                        fields = len(reader.fieldnames) + surplus - missing
-                        report.skip(reader.line_num, f"{fields} field(s), the header has {len(reader.fieldnames)}")
-                        continue
-                    rows.append((reader.line_num, row))
+                    rows.append((reader.line_num, _checked_fields(row, reader.fieldnames)))
                 columns = list(reader.fieldnames or [])
             elif suffix in (".jsonl", ".ndjson"):
-                for number, line in enumerate(fh, 1):
-                    if line.strip():
-                        row = _json_object(path, number, line, report)
-                        if row is not None:
-                            rows.append((number, row))
-                columns = list(rows[0][1]) if rows else []
+                rows = [(number, _json_object(line)) for number, line in enumerate(fh, 1) if line.strip()]
+                columns = next((list(row) for _, row in rows if isinstance(row, dict)), [])
             else:
                 raise DataError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv (with a header) or .jsonl")
     except UnicodeDecodeError:
@@ -65,18 +59,38 @@ def numbered_rows(path: str | Path, report: RowReport | None = None) -> tuple[li
     return columns, rows
 
 
-def _json_object(path: Path, number: int, line: str, report: RowReport | None) -> dict | None:
+def readable_rows(path: str | Path, report: RowReport) -> tuple[list[str], list[tuple[int, dict | BadRow]]]:
+    """:func:`numbered_rows`, but a file with no columns to read (empty, or not one JSON object
+    in it) is the report's error at once, quoting why its lines failed."""
+    columns, rows = numbered_rows(path)
+    if not columns:
+        report.finish(sum(1 for _ in good_rows(rows, report)))
+    return columns, rows
+
+
+def good_rows(rows: list[tuple[int, dict | BadRow]], report: RowReport) -> Iterator[tuple[int, dict]]:
+    """The rows that parsed, the others skipped into ``report`` as the loop reaches them."""
+    for line, row in rows:
+        if isinstance(row, BadRow):
+            report.skip(line, row)
+        else:
+            yield line, row
+
+
+def _checked_fields(row: dict, header: list[str]) -> dict | BadRow:
+    # csv.DictReader files surplus fields under None and fills missing ones with None.
+    surplus, missing = len(row.get(None) or []), sum(v is None for k, v in row.items() if k is not None)
+    if surplus or missing:
+        return BadRow("wrong number of fields", f"{len(header) + surplus - missing} fields, the header has {len(header)}")
+    return row
+
+
+def _json_object(line: str) -> dict | BadRow:
     try:
         row = json.loads(line)
-        if isinstance(row, dict):
-            return row
-        reason = "not a JSON object"
     except json.JSONDecodeError as exc:
-        reason = f"invalid JSON ({exc.msg})"
-    if report is None:
-        raise DataError(f"{path}:{number}: {reason}; each line must be a JSON object")
-    report.skip(number, reason)
-    return None
+        return BadRow("invalid JSON", exc.msg)
+    return row if isinstance(row, dict) else BadRow("not a JSON object")
 
 
 def _pick_column(path: Path, columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str) -> str:
@@ -97,13 +111,11 @@ def read_labelled(path: str | Path, text_col: str | None = None, label_col: str 
     (a caller that cannot show the skipped rows must not lose them silently)."""
     path = Path(path)
     report = report if report is not None else RowReport(str(path), strict=True)
-    columns, rows = numbered_rows(path, report)
-    if not rows:
-        report.finish(0)
+    columns, rows = readable_rows(path, report)
     text_key = _pick_column(path, columns, text_col, TEXT_COLUMNS, "text")
     label_key = _pick_column(path, columns, label_col, LABEL_COLUMNS, "label")
     texts, labels = [], []
-    for line, row in rows:
+    for line, row in good_rows(rows, report):
         text, label = row.get(text_key), row.get(label_key)
         if text is None or not str(text).strip():
             report.skip(line, f"empty {text_key!r}")
@@ -121,14 +133,14 @@ def read_texts(path: str | Path, text_col: str | None = None, report: RowReport 
     text comes back, empty ones too (an agreement check counts them); with one, empty texts are
     skipped into it and a file with none is an error."""
     path = Path(path)
-    columns, rows = numbered_rows(path, report)
-    if not rows:
-        (report or RowReport(str(path))).finish(0)
-    key = _pick_column(path, columns, text_col, TEXT_COLUMNS, "text")
     if report is None:
-        return [str(row.get(key) or "") for _, row in rows]
+        rows = read_rows(path)
+        key = _pick_column(path, list(rows[0]), text_col, TEXT_COLUMNS, "text")
+        return [str(row.get(key) or "") for row in rows]
+    columns, numbered = readable_rows(path, report)
+    key = _pick_column(path, columns, text_col, TEXT_COLUMNS, "text")
     texts = []
-    for line, row in rows:
+    for line, row in good_rows(numbered, report):
         text = str(row.get(key) or "")
         if text.strip():
             texts.append(text)
