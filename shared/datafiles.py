@@ -183,6 +183,16 @@ class RowReport:
     rows: list[tuple[int, str]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
 
+    @classmethod
+    def added_to(cls, reports: list[RowReport] | None, path: str | Path, strict: bool = False) -> RowReport | None:
+        """A new report for ``path`` appended to ``reports``; None when the caller collects none
+        (its reader then stops at the first bad row, as library callers always had it)."""
+        if reports is None:
+            return None
+        report = cls(str(path), strict=strict)
+        reports.append(report)
+        return report
+
     # What a strict-mode error adds: how to have such rows skipped instead.
     strict_hint: ClassVar[str] = " (without --strict such rows are skipped and counted)"
 
