@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option
+from shared.cli import add_set_option, add_strict_option
 from shared.datafiles import print_skipped_rows
 
 EXAMPLES = """examples:
@@ -270,7 +270,7 @@ def register(subparsers) -> None:
     p.add_argument("--rules-only", action="store_true", help="assign topics by keywords and tickers only (no embedding similarity; faster)")
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"alerts": [topic, started_at, resolved_at, severity, evidence, ...], "skipped_rows": {count, rows, ignored_columns}}')
-    p.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
+    add_strict_option(p)
     p.set_defaults(func=cmd_replay)
 
     p = verbs.add_parser(

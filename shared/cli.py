@@ -59,6 +59,12 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
                              "--set layer_decay=0.8; grids take commas (--set interpolation_grid=0,0.2); --set class_weight=none")
 
 
+def add_strict_option(parser: argparse.ArgumentParser) -> None:
+    """``--strict`` on a command that reads a user's files: stop at the first bad row instead of
+    skipping it and listing it on stderr (``shared.datafiles.RowReport``)."""
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
+
+
 def cmd_train(args) -> str:
     from .classifier import TextClassifier, config_from_cli
     from .datafiles import read_labelled

@@ -10,6 +10,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 from pathlib import Path
@@ -230,6 +231,34 @@ class RowReport:
     def as_dict(self) -> dict:
         return {"count": self.count, "rows": [{"line": line, "reason": reason} for line, reason in self.rows],
                 "ignored_columns": list(self.ignored_columns)}
+
+
+@dataclass
+class FileReports:
+    """One RowReport per file that a command or a server start reads, all strict or none."""
+
+    strict: bool = False
+    reports: list[RowReport] = field(default_factory=list)
+
+    def new(self, path: str | Path) -> RowReport:
+        return RowReport.added_to(self.reports, path, self.strict)
+
+    @staticmethod
+    @contextmanager
+    def or_logged(given: FileReports | None, logger) -> Iterator[FileReports]:
+        """``given`` when a caller collects the reports (a CLI prints them); else new ones whose
+        skipped rows are logged as warnings when the block ends, as a server, with no terminal to
+        print to, must do before it goes on with the good rows."""
+        if given is not None:
+            yield given
+            return
+        reports = FileReports()
+        try:
+            yield reports
+        finally:
+            for report in reports.reports:
+                for line in report.summary_lines():
+                    logger.warning("%s", line)
 
 
 def print_skipped_rows(reports, file=None) -> str:
