@@ -33,11 +33,13 @@ def read_rows(path: str | Path) -> list[dict]:
     return [row for _, row in rows]
 
 
-def numbered_rows(path: str | Path) -> tuple[list[str], list[tuple[int, dict | BadRow]]]:
+def numbered_rows(path: str | Path, *, short_rows: bool = False) -> tuple[list[str], list[tuple[int, dict | BadRow]]]:
     """The columns and the ``(line, row)`` pairs of a .csv or .jsonl file, the line as an editor
     shows it. A JSONL line that is not a JSON object, or a CSV row with more or fewer fields than
     the header, comes as a BadRow in its place, so a reader reports bad rows in file order
-    (:func:`good_rows`). An empty file gives no rows; a file that cannot be read is a DataError."""
+    (:func:`good_rows`). ``short_rows`` accepts a CSV row with fewer fields, the missing ones None
+    (some exports leave trailing empty fields out). An empty file gives no rows; a file that cannot
+    be read is a DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -48,7 +50,7 @@ def numbered_rows(path: str | Path) -> tuple[list[str], list[tuple[int, dict | B
             if suffix == ".csv":
                 reader = csv.DictReader(fh)
                 for row in reader:
-                    rows.append((reader.line_num, _checked_fields(row, reader.fieldnames)))
+                    rows.append((reader.line_num, _checked_fields(row, reader.fieldnames, short_rows)))
                 columns = list(reader.fieldnames or [])
             elif suffix in (".jsonl", ".ndjson"):
                 rows = [(number, _json_object(line)) for number, line in enumerate(fh, 1) if line.strip()]
@@ -78,9 +80,10 @@ def good_rows(rows: list[tuple[int, dict | BadRow]], report: RowReport) -> Itera
             yield line, row
 
 
-def _checked_fields(row: dict, header: list[str]) -> dict | BadRow:
+def _checked_fields(row: dict, header: list[str], short_rows: bool) -> dict | BadRow:
     # csv.DictReader files surplus fields under None and fills missing ones with None.
-    surplus, missing = len(row.get(None) or []), sum(v is None for k, v in row.items() if k is not None)
+    surplus = len(row.get(None) or [])
+    missing = 0 if short_rows else sum(v is None for k, v in row.items() if k is not None)
     if surplus or missing:
         return BadRow("wrong number of fields", f"{len(header) + surplus - missing} fields, the header has {len(header)}")
     return row
