@@ -85,7 +85,7 @@ def _checked_fields(row: dict, header: list[str], short_rows: bool) -> dict | Ba
     surplus = len(row.get(None) or [])
     missing = 0 if short_rows else sum(v is None for k, v in row.items() if k is not None)
     if surplus or missing:
-        return BadRow("wrong number of fields", f"{len(header) + surplus - missing} fields, the header has {len(header)}")
+        return BadRow("wrong number of fields", f"{len(header) + surplus - missing} field(s), the header has {len(header)}")
     return row
 
 

@@ -73,7 +73,7 @@ def test_bad_csv_rows_are_skipped_with_their_line_and_reason(tmp_path):
     report = RowReport(str(path))
     examples = read_intents(path, report=report)
     assert examples.texts == ["I lost my card", "open an account"]
-    assert report.rows == [(3, "empty 'intent'"), (4, "wrong number of fields (1 fields, the header has 2)"), (5, "empty 'text'")]
+    assert report.rows == [(3, "empty 'intent'"), (4, "wrong number of fields (1 field(s), the header has 2)"), (5, "empty 'text'")]
 
 
 def test_broken_jsonl_lines_are_skipped_and_the_rest_read(tmp_path):

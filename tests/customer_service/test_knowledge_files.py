@@ -71,7 +71,7 @@ def test_bad_faq_rows_are_skipped_and_the_passages_keep_their_ids(tmp_path):
     passages = read_faq(path, report)
     assert [p.id for p in passages] == ["faq-1", "faq-4"]  # the fourth row keeps its name although two before it failed
     assert report.summary_lines() == [f"{path}:3: skipped: empty answer",
-                                      f"{path}:4: skipped: wrong number of fields (3 fields, the header has 2)"]
+                                      f"{path}:4: skipped: wrong number of fields (3 field(s), the header has 2)"]
     with pytest.raises(DataError, match="faq.csv:3: empty answer"):
         read_faq(path, RowReport(str(path), strict=True))
     path.write_text("question,answer\nq,\n")

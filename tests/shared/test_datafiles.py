@@ -105,8 +105,8 @@ def test_numbered_rows_give_editor_lines_and_bad_rows_in_their_place(tmp_path):
     path.write_text('text,label\n"two\nlines",a\n\nshort\nok,b,surplus\n')
     columns, rows = numbered_rows(path)
     assert columns == ["text", "label"] and rows[0] == (3, {"text": "two\nlines", "label": "a"})  # the line a row ends on
-    assert [(line, str(row)) for line, row in rows[1:]] == [(5, "wrong number of fields (1 fields, the header has 2)"),
-                                                          (6, "wrong number of fields (3 fields, the header has 2)")]
+    assert [(line, str(row)) for line, row in rows[1:]] == [(5, "wrong number of fields (1 field(s), the header has 2)"),
+                                                          (6, "wrong number of fields (3 field(s), the header has 2)")]
     assert numbered_rows(path, short_rows=True)[1][1] == (5, {"text": "short", "label": None})
 
 
