@@ -84,7 +84,7 @@ def cmd_train(args) -> str:
             f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}, "
             f"ECE {clf.metrics_['ece_before_calibration']:.3f} → {clf.metrics_['ece_after_calibration']:.3f} after calibration"
         )
-    return f"{summary} → {out}" + print_skipped_rows(skipped.reports)
+    return f"{summary}{print_skipped_rows(skipped.reports)} → {out}"  # the path last, where a script looks for it
 
 
 def cmd_evaluate(args) -> str:
