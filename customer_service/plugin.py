@@ -49,6 +49,7 @@ from shared.server import Plugin
 from shared.storage import engine_for, migrate
 
 from .bot import OOS_ACTIONS, IntentBot, KnowledgeBase
+from .settings import DEFAULT_HANDOFF_INTENTS, check_keys
 from .conversations import Conversations
 from .intent_files import OUT_OF_SCOPE, IntentExamples, load_intents, read_oos_texts
 from .knowledge_files import read_knowledge, read_questions
@@ -64,8 +65,6 @@ PACKAGE = Path(customer_service.__file__).parent
 DEMO = PACKAGE / "demo"
 DEMO_FILES = {"intents": DEMO / "intents.csv", "oos": DEMO / "oos.csv", "responses": DEMO / "responses.yml",
               "knowledge": [DEMO / "faq.csv", DEMO / "guide.md"], "knowledge_questions": DEMO / "kb_questions.csv"}
-# The demo's intent for "I want to talk to a human"; [customer_service] handoff_intents names others (or none).
-DEFAULT_HANDOFF_INTENTS = ("speak_to_human",)
 
 
 def hold_out(examples: IntentExamples) -> tuple[IntentExamples, IntentExamples]:
@@ -216,6 +215,7 @@ class BotHolder:
 
 def make_plugin(config: Config) -> Plugin:
     settings = config.section("customer_service")
+    check_keys(settings)
     engine = engine_for(config.database_url)
     holder = BotHolder()
     chats = Conversations(engine)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.artifacts import ArtifactStore
-from shared.continual import RetrainResult, hold_out_per_label, train_further
+from shared.continual import RetrainResult, hold_out_per_label, promote_if_not_worse, train_further
 from shared.errors import DataError, NotFoundError
 
 from .conversations import Conversations
@@ -90,9 +90,8 @@ def retrain(store: ArtifactStore, chats: Conversations, *, tolerance: float = 0.
     old_metrics = holdout_accuracy(active, *holdout)
     new_metrics = holdout_accuracy(candidate, *holdout)
     version = candidate.save(store.new_version_dir())
-    promoted = new_metrics["accuracy"] >= old_metrics["accuracy"] - tolerance
+    promoted, _ = promote_if_not_worse(store, version, old_metrics, new_metrics, tolerance=tolerance)
     if promoted:
-        store.activate(version)
         chats.mark_used([fid for fid, _, _ in examples])
     return RetrainResult(promoted=promoted, version=version, old_metrics=old_metrics, new_metrics=new_metrics,
                          reason=(f"{len(train)} new example(s) learned, {len(held)} held out with {len(val_texts)} validation messages; "

@@ -21,9 +21,9 @@ from shared.web import field_error, json_body, rate_limit, require_admin
 
 from .conversations import MAX_TEXT, Turn
 from .service import WAITING_TEXT, ChatService
+from .settings import DEFAULT_RATE_LIMIT
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
-DEFAULT_RATE_LIMIT = "20/second;600/minute"  # per client; [customer_service] rate_limit in troika.toml
 ADMIN = {"admin_token": []}
 
 

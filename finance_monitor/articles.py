@@ -33,3 +33,17 @@ class RawArticle:
             raise ValueError(f"time_precision {self.time_precision!r}: expected one of {', '.join(PRECISIONS)}")
         if self.published_at is not None and self.published_at.utcoffset() is None:
             raise ValueError("published_at must be timezone-aware (UTC)")
+
+
+# The live monitor and the replay both read an article through these two, so both score the same text.
+
+
+def scoring_body(title: str, text: str | None) -> str | None:
+    """The body the sentiment model reads beside the headline: none when there is none or it only repeats the headline."""
+    return text if text and text != title else None
+
+
+def topic_text(title: str, text: str | None) -> str:
+    """What topic assignment reads: the headline and the start of its body."""
+    body = scoring_body(title, text)
+    return f"{title}. {body[:300]}" if body else title

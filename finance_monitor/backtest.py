@@ -6,9 +6,16 @@ The stream (``published_at,time_precision,source,ticker,headline,description``, 
 assigned in batches, and the scored items go through ``detection.detect_windows``, the code of the
 live detection job, with a fresh :class:`AlertBook`. Nothing is written to a database::
 
+    settings = replay_settings(config.section("finance_monitor"), "stream.csv")   # what the server would run
     result = replay_stream("stream.csv", model=SentimentModel.load("var/models/sentiment-onnx"),
-                           settings=load_settings({}, demo=False), assigner=TopicAssigner(threshold=None))
+                           settings=settings.monitor, assigner=TopicAssigner(threshold=None))
     [a.to_dict() for a in result.alerts]     # topic, started_at, resolved_at, severity, evidence, ...
+
+The settings come from the server's own ``load_settings``. A file the server polls as a replay source (the
+demo stream when no ``sources`` are configured) gets exactly the server's settings, demo detector and hourly
+buckets included, so the replay raises the alerts the server raises on it (at times shifted by the source's
+shift, ``pipeline.replay_shift``). Any other file is an archive: the configured topics, rules and alert policy
+without the demo's, and daily buckets unless the table sets ``bucket`` (most archive rows carry only a date).
 
 With ``start`` (``--from``) the baseline still reads the buckets before it: only windows ending
 after ``start`` are judged.
@@ -17,8 +24,9 @@ after ``start`` are judged.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +35,11 @@ from tqdm.auto import tqdm
 from shared.errors import DataError
 
 from .alert_lifecycle import Alert, AlertBook
+from .articles import scoring_body, topic_text
 from .buckets import ScoredItem, bucket_start
 from .detection import detect_windows
 from .ingest import Deduper, normalise
-from .settings import MonitorSettings
+from .settings import MonitorSettings, load_settings
 from shared.datafiles import RowReport
 
 from .sources import read_stream
@@ -70,6 +79,39 @@ class ReplayResult:
                 f"{self.negative} negative), {len(self.alerts)} alert(s), in {self.seconds:.1f}s ({rate:.0f} articles/s)")
 
 
+@dataclass(frozen=True)
+class ReplaySettings:
+    monitor: MonitorSettings
+    live_source: str | None  # the replay source of the server that polls this file; None: an archive
+
+    def describe(self) -> str:
+        bucket = "daily" if self.monitor.bucket >= dt.timedelta(days=1) else "hourly"
+        where = f"the live monitor's settings (source {self.live_source})" if self.live_source else "archive settings"
+        return f"{where}, {bucket} buckets, rules {'+'.join(r.name for r in self.monitor.rules)}"
+
+
+def replay_settings(section: Mapping | None, data: str | Path, *, admin_token: str = "", bucket: str | None = None,
+                    base: Path | None = None) -> ReplaySettings:
+    """The settings a replay of ``data`` detects with, from the ``[finance_monitor]`` table the server reads (see the
+    module docstring); ``bucket`` ("hour" or "day", the --bucket option) overrides the table's."""
+    table = dict(section or {})
+    if bucket:
+        table["bucket"] = bucket
+    live = load_settings(table, base=base, admin_token=admin_token)
+    polled = next((s.name for s in live.sources if s.kind == "replay" and _same_file(s.path, Path(data))), None)
+    if polled:
+        return ReplaySettings(live, polled)
+    table.setdefault("bucket", "day")
+    return ReplaySettings(load_settings(table, base=base, admin_token=admin_token, demo=False), None)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _batches(items: Sequence, size: int, desc: str, progress: bool):
     bar = tqdm(total=len(items), desc=desc, unit="article", disable=not progress)
     for i in range(0, len(items), size):
@@ -99,15 +141,13 @@ def replay_stream(path: str | Path, *, model, settings: MonitorSettings, assigne
                           first=max(kept[0].published_at, start) if start else kept[0].published_at, last=kept[-1].published_at)
     labels, negativity = [], []
     for chunk in _batches(kept, BATCH, "scoring", progress):
-        bodies = [a.text if a.text and a.text != a.title else None for a in chunk]
-        for s in model.score_articles([a.title for a in chunk], bodies):
+        for s in model.score_articles([a.title for a in chunk], [scoring_body(a.title, a.text) for a in chunk]):
             labels.append(s.label)
             negativity.append(s.probabilities["negative"])
     items: list[ScoredItem] = []
     offset = 0
     for chunk in _batches(kept, BATCH, "topics", progress):
-        texts = [f"{a.title}. {a.text[:300]}" if a.text and a.text != a.title else a.title for a in chunk]
-        for j, found in enumerate(assigner.assign_many(texts, [a.tickers for a in chunk])):
+        for j, found in enumerate(assigner.assign_many([topic_text(a.title, a.text) for a in chunk], [a.tickers for a in chunk])):
             i = offset + j
             article = kept[i]
             for assignment in found:

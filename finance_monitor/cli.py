@@ -9,7 +9,9 @@
 
 ``replay`` serves the ONNX export when ``--model`` is one or ``DIR-onnx`` exists beside it (else
 torch); it prints the alerts as a table, or with ``--json`` as ``{"alerts": [...], "skipped_rows": {...}}``
-(stdout holds only the JSON; bad rows skipped, ignored columns and the one-line summary go to stderr). ``scrape-once`` polls the configured sources once and
+(stdout holds only the JSON; bad rows skipped, ignored columns and the one-line summary go to stderr). Its
+detection settings are the server's (``backtest.replay_settings``): exactly the server's for a file it polls
+(the demo stream when no sources are configured), the configured rules on daily buckets for an archive. ``scrape-once`` polls the configured sources once and
 stores what they give; ``run`` runs the scheduler in the foreground until Ctrl-C.
 
 Files are PhraseBank-style (``sentence,label,agreement``) or Twitter-style (``text,label`` with
@@ -35,6 +37,7 @@ EXAMPLES = """examples:
       --train ../shared/data/financial_phrasebank/train.csv ../shared/data/twitter_financial_news_sentiment/train.csv \\
       --validation ../shared/data/financial_phrasebank/validation.csv ../shared/data/twitter_financial_news_sentiment/validation.csv
   troika finance evaluate --model var/models/sentiment --data ../shared/data/financial_phrasebank/validation.csv
+  troika finance replay --model var/finance_monitor/demo-sentiment-* --data finance_monitor/demo/stream.csv  # the server's alerts
   troika finance replay --model var/models/sentiment \\
       --data ../shared/data/finance_news_stream/headlines_dev_until_2019-12-31.csv --from 2018-01-01 --json > alerts.json
   troika finance scrape-once --config troika.toml            # poll every [[finance_monitor.sources]] once
@@ -116,13 +119,12 @@ def cmd_replay(args) -> None:
     from shared.datafiles import RowReport
     from shared.errors import ConfigError
 
-    from .backtest import replay_stream
+    from .backtest import replay_settings, replay_stream
     from .buckets import PRECISION_SPAN
     from shared.artifacts import MANIFEST
 
     from .pipeline import serving_dir, topic_encoder, topic_encoder_dir
     from .sentiment import SentimentModel
-    from .settings import BUCKETS, load_settings
     from .topics import TopicAssigner
 
     if not args.data.is_file():
@@ -132,18 +134,17 @@ def cmd_replay(args) -> None:
     if args.start and args.end and args.start >= args.end:
         raise ConfigError("--from must be before --to")
     config = _config(args)
-    section = config.section("finance_monitor")
-    # A backtest over a news archive: daily buckets unless told otherwise (most archive rows carry only a date).
-    section.setdefault("bucket", args.bucket or "day")
-    if args.bucket:
-        section["bucket"] = args.bucket
-    settings = load_settings(section, admin_token=config.admin_token, demo=False)
+    chosen = replay_settings(config.section("finance_monitor"), args.data, admin_token=config.admin_token, bucket=args.bucket)
+    settings = chosen.monitor
     model_dir = serving_dir(args.model)
     model = SentimentModel.load(model_dir)
     threshold = None if args.rules_only else settings.topic_threshold
-    if threshold is not None and not (topic_encoder_dir(config) / MANIFEST).is_file():
+    # A file the server polls gets the server's own topic encoder (torch), so topics match it to the last
+    # decimal; an archive of many thousands of headlines gets its int8 ONNX export, for speed.
+    onnx = chosen.live_source is None
+    if threshold is not None and onnx and not (topic_encoder_dir(config) / MANIFEST).is_file():
         print(f"exporting the topic encoder to ONNX int8, once (about a minute) → {topic_encoder_dir(config)}", file=sys.stderr, flush=True)
-    encoder = topic_encoder(config, onnx=True) if threshold is not None else None
+    encoder = topic_encoder(config, onnx=onnx) if threshold is not None else None
     assigner = TopicAssigner(settings.topics, encoder, threshold=threshold)
     report = RowReport(str(args.data), strict=args.strict)
     result = replay_stream(args.data, model=model, settings=settings, assigner=assigner, start=args.start, end=args.end,
@@ -153,9 +154,8 @@ def cmd_replay(args) -> None:
     document = {"alerts": alerts, "skipped_rows": report.as_dict()}
     print(json.dumps(document, indent=1, ensure_ascii=False) if args.json else alerts_table(alerts))
     skipped = print_skipped_rows([report])
-    size = BUCKETS[section["bucket"]]
-    summary = result.summary() + f"; model {model_dir}, {'daily' if section['bucket'] == 'day' else 'hourly'} buckets"
-    if size < PRECISION_SPAN["day"]:
+    summary = result.summary() + f"; model {model_dir}; {chosen.describe()}"
+    if settings.bucket < PRECISION_SPAN["day"]:
         summary += " (rows with only a date are left out of hourly buckets)"
     print(summary + skipped, file=sys.stderr)
 
@@ -256,8 +256,12 @@ def register(subparsers) -> None:
         description="Read a news stream CSV (published_at,time_precision,source,ticker,headline,description), deduplicate, "
         "score every headline once in batches, assign topics, and run the live detection code over per-topic buckets "
         "with a fresh alert book, in simulated time (no sleeping, no database). Topics, detector, alert policy and bucket "
-        "come from [finance_monitor] of --config (defaults: the default topics, binomial share test, daily buckets).",
-        epilog="examples:\n  troika finance replay --model var/models/sentiment --data stream.csv --from 2019-05-01 --to 2019-06-01\n"
+        "come from [finance_monitor] of --config, read as the server reads it: a file the server polls as a replay source "
+        "(finance_monitor/demo/stream.csv when no sources are configured) gets the server's exact settings (for the demo: "
+        "its small detector and hourly buckets), so the replay raises the alerts the server raises on it; any other file "
+        "is an archive: the configured topics, rules and alert policy, daily buckets unless the table sets bucket.",
+        epilog="examples:\n  troika finance replay --model var/finance_monitor/demo-sentiment-* --data finance_monitor/demo/stream.csv\n"
+        "  troika finance replay --model var/models/sentiment --data stream.csv --from 2019-05-01 --to 2019-06-01\n"
         "  troika finance replay --model var/models/sentiment-onnx --data stream.csv --json > alerts.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True, metavar="DIR",
@@ -266,7 +270,7 @@ def register(subparsers) -> None:
     p.add_argument("--from", dest="start", type=_date, metavar="DATE", help="judge windows from this date (earlier rows still form the baseline)")
     p.add_argument("--to", dest="end", type=_date, metavar="DATE", help="stop before this date")
     p.add_argument("--config", type=Path, help="troika.toml whose [finance_monitor] table sets topics, detector, alerts, bucket")
-    p.add_argument("--bucket", choices=["hour", "day"], help="bucket size (default: the config's, else day)")
+    p.add_argument("--bucket", choices=["hour", "day"], help="bucket size, overriding the config's (default: the config's; for an archive without one, day)")
     p.add_argument("--rules-only", action="store_true", help="assign topics by keywords and tickers only (no embedding similarity; faster)")
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"alerts": [topic, started_at, resolved_at, severity, evidence, ...], "skipped_rows": {count, rows, ignored_columns}}')

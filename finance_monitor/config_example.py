@@ -1,7 +1,19 @@
-"""What ``troika config`` shows, commented, for the monitor's lists of tables: one alert channel
-of each type (``channel_config.py`` checks them; keys and defaults are listed there)."""
+"""What ``troika config`` shows, commented, for the monitor's tables that have no single default:
+sources, a spike rule, and one alert channel of each type (``channel_config.py`` checks the
+channels; their keys and defaults are listed there)."""
 
 EXAMPLE = """
+[[finance_monitor.sources]]
+name = "wire"
+kind = "rss"                               # rss | page (one article page) | replay (a stream CSV, the backtest layout)
+url = "https://news.example.com/markets.rss"
+interval = 900                             # seconds between polls
+
+[finance_monitor.detector]                 # or several [[finance_monitor.rules]], each such a table plus a name
+kind = "negative_volume"
+alpha = 0.001                              # sensitivity: lower fires less
+min_negative = 5
+
 [[finance_monitor.channels]]
 type = "alertmanager"                      # firing alerts re-sent every detection pass, then resolved
 url = "http://alertmanager.internal:9093"  # base URL; troika POSTs <url>/api/v2/alerts

@@ -51,6 +51,7 @@ from shared.errors import ConfigError, TroikaError
 from shared.storage import engine_for, migrate, upsert
 
 from .alert_lifecycle import Alert, AlertBook, AlertEvent
+from .articles import scoring_body, topic_text
 from .buckets import ScoredItem, bucket_start
 from .channel_config import build_channels
 from .channels import alert_id_for, dispatch, refresh, resending
@@ -167,6 +168,13 @@ def topic_encoder(config: Config, *, onnx: bool = False):
     log.info("exporting the topic encoder to ONNX int8 (once) → %s", cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     return export_onnx_encoder(source, cache)
+
+
+def replay_shift(last: dt.datetime, now: dt.datetime, size: dt.timedelta) -> dt.timedelta:
+    """How far a replay source moves its rows onto the wall clock: the bucket of its ``last`` row becomes the one
+    just before ``now``'s, so the whole file is history and its last (complete) bucket is the next one judged.
+    Whole buckets, so every bucket holds the rows it holds in ``troika finance replay`` and raises its alerts."""
+    return bucket_start(now, size) - size - bucket_start(last, size)
 
 
 # ---- the monitor ---------------------------------------------------------------------------
@@ -304,10 +312,7 @@ class Monitor:
                 log.warning("source %s: %s", source.name, line)
         cursor = dict(cursor or {})
         if "shift_seconds" not in cursor:
-            # The last row lands a minute before the current bucket starts: the whole file is history,
-            # and its last (complete) bucket is the one the next detection judges.
-            target = bucket_start(now, self.bucket) - dt.timedelta(minutes=1)
-            cursor["shift_seconds"] = int((target - replay.end).total_seconds())
+            cursor["shift_seconds"] = int(replay_shift(replay.end, now, self.bucket).total_seconds())
         shift = dt.timedelta(seconds=cursor["shift_seconds"])
         done = dt.datetime.fromisoformat(cursor["until"]) if cursor.get("until") else replay.articles[0].published_at
         until = now - shift + dt.timedelta(microseconds=1)  # rows at or before now
@@ -326,9 +331,8 @@ class Monitor:
                 batch = self._unscored(self.settings.batch_size)
                 if not batch:
                     return done
-                bodies = [r["text"] if r["text"] and r["text"] != r["title"] else None for r in batch]
-                scores = self.sentiment.score_articles([r["title"] for r in batch], bodies)
-                topic_texts = [f"{r['title']}. {r['text'][:300]}" if r["text"] and r["text"] != r["title"] else r["title"] for r in batch]
+                scores = self.sentiment.score_articles([r["title"] for r in batch], [scoring_body(r["title"], r["text"]) for r in batch])
+                topic_texts = [topic_text(r["title"], r["text"]) for r in batch]
                 assignments = self.assigner.assign_many(topic_texts, [r["tickers"] or () for r in batch])
                 self._save_scored(batch, scores, assignments)
                 done += len(batch)

@@ -68,8 +68,8 @@ Every key, with its default (a bad value is a ``ConfigError`` naming the key, as
 Relative paths (``sentiment_model``, a replay source's ``path``) are read from the current directory.
 
 A replay source replays its CSV against the wall clock: on its first poll the rows are shifted
-so the last one falls just before the current bucket, and the shift is kept in the source's
-state; each poll stores the rows whose shifted time has passed. That is how the demo shows
+by whole buckets so the last one falls in the bucket before the current one, and the shift is kept
+in the source's state; each poll stores the rows whose shifted time has passed. That is how the demo shows
 live-looking data on a fresh machine.
 
 Without any ``sources`` the monitor runs the demo: the replay source ``demo`` over
@@ -86,6 +86,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from shared.config import AppKey
 from shared.errors import ConfigError
 
 from .alert_lifecycle import AlertPolicy
@@ -258,7 +259,8 @@ def _sources(entries, base: Path) -> tuple[Source, ...]:
 
 def load_settings(section: Mapping | None, *, base: Path | None = None, admin_token: str = "", demo: bool = True) -> MonitorSettings:
     """Checked settings from the ``[finance_monitor]`` table; relative paths are relative to ``base`` (default: cwd).
-    ``demo=False`` (the replay command): no demo source and no demo detector when the table names no sources."""
+    ``demo=False`` (a replay of an archive, ``backtest.replay_settings``): no demo source and no demo detector when
+    the table names no sources."""
     section = dict(section or {})
     base = base or Path.cwd()
     unknown = sorted(set(section) - TOP_KEYS)
@@ -311,3 +313,30 @@ def load_settings(section: Mapping | None, *, base: Path | None = None, admin_to
         retrain_every=retrain or None, misfire_grace=int(_positive(f"{SECTION}.misfire_grace", section.get("misfire_grace", 120), int)),
         topic_threshold=threshold, batch_size=batch, admin_token=token, dashboard_url=dashboard, channels=tuple(channels), demo=demo,
         scheduler=_typed(f"{SECTION}.scheduler", section.get("scheduler", True), bool))
+
+
+KEYS = [  # what troika config lists ([finance_monitor]); the defaults load_settings fills in
+    AppKey("sentiment_model", None, "a directory from `troika finance train`; unset: the demo model, trained on first start",
+           example="var/models/sentiment"),
+    AppKey("bucket", "hour", 'size of the trend buckets spikes are found in: "hour" or "day"'),
+    AppKey("detect_every", 300, "seconds between detection passes (firing alerts are re-sent to channels on each)"),
+    AppKey("retrain_every", 0, "seconds between retrains on the analysts' corrections; 0: no retrain job"),
+    AppKey("misfire_grace", 120, "seconds a late scheduled job may still run"),
+    AppKey("topic_threshold", DEFAULT_THRESHOLD, "cosine an article needs to a topic's description to join it; false: keywords only"),
+    AppKey("batch_size", 64, "articles scored per batch"),
+    AppKey("admin_token", "", "token of the dashboard's admin actions; empty: the suite's admin_token"),
+    AppKey("dashboard_url", None, "the dashboard's public URL, linked from alerts (generatorURL); unset: the server's own",
+           example="https://troika.example.com/finance/"),
+    AppKey("scheduler", True, "troika run starts the fetch/detect/retrain jobs"),
+    AppKey("fetch", {key: getattr(FetchLimits(), key) for key in FETCH_KEYS},
+           "limits of every fetch (seconds, bytes)"),
+    AppKey("alerts", {"fire_after": 1, "resolve_after": 2, "cooldown_hours": 24.0},
+           "alert lifecycle: windows to fire, quiet windows to resolve, hours before the same alert fires again"),
+    AppKey("detector", None, "one spike rule for every topic ([finance_monitor.detector], kind = one of "
+           f"{', '.join(DETECTOR_KINDS)}); unset: a burst rule and a weekly rule ([[finance_monitor.rules]] for several)"),
+    AppKey("rules", None, "several named spike rules ([[finance_monitor.rules]]), each a detector table"),
+    AppKey("sources", None, "feeds to poll ([[finance_monitor.sources]]: name, kind rss|page|replay, url or path, interval); "
+           "unset: the demo replay"),
+    AppKey("topics", None, "topics ([[finance_monitor.topics]]: name, description, keywords, tickers); unset: the built-in ones"),
+    AppKey("channels", None, "where alerts go: a list of channel tables, one example of each type below; unset: the log"),
+]

@@ -12,7 +12,8 @@ empty closes them; a monitor without the attribute uses the suite's ``admin_toke
 Pages (under the prefix): ``/`` topics with trend charts, ``/topics/<name>`` one topic's
 sentiment chart and headlines, ``/alerts`` alerts with their evidence and the acknowledge /
 silence actions, ``/jobs`` scheduler jobs, runs, errors and misses and each source's last
-fetch. They refresh themselves every 30 s. Charts are drawn in the browser by Chart.js
+fetch. They refresh themselves every 30 s. Any other address below the prefix, an unknown topic, and a form
+on an alert, article or job that is gone answer with an HTML "Not found" page (404); ``/api/...`` keeps JSON errors. Charts are drawn in the browser by Chart.js
 (vendored in ``static/vendor`` with its licence; nothing is loaded from a CDN) from the same
 JSON API that scripts use (``/api/...``, described at ``/finance/api/openapi/openapi.json``).
 
@@ -26,6 +27,7 @@ without cookies.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from typing import Any, Literal
@@ -34,6 +36,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from werkzeug.exceptions import Forbidden, UnsupportedMediaType
+from werkzeug.routing import PathConverter
 
 from shared.errors import ConflictError, NotFoundError
 from shared.openapi import api_spec as make_api_spec
@@ -496,6 +499,12 @@ def _refresh_seconds() -> int:
     return int(value) if value.isdigit() and 2 <= int(value) <= 3600 else REFRESH_SECONDS
 
 
+class PagePath(PathConverter):
+    """Any path below the dashboard but the JSON API's: the API keeps its JSON 404s and 405s."""
+
+    regex = r"(?!api(?:/|$))[^/].*?"
+
+
 def make_blueprint(monitor) -> Blueprint:
     """The dashboard and API blueprint (mount it under /finance); document it with :data:`api_spec`."""
     bp = Blueprint("finance_monitor", __name__, template_folder="templates", static_folder="static",
@@ -504,6 +513,8 @@ def make_blueprint(monitor) -> Blueprint:
     bp.api_spec = api_spec
     api_spec.__dict__.pop("_spec", None)  # a new blueprint: describe its app's routes afresh
     bp.record_once(lambda state: add_metrics_collector(state.app, MonitorCollector(views)))
+    # Before any route is recorded, so the catch-all page route below finds its converter.
+    bp.record_once(lambda state: state.app.url_map.converters.setdefault("fm_page", PagePath))
 
     @bp.app_template_filter("fm_time")
     def fm_time(value) -> str:
@@ -516,6 +527,22 @@ def make_blueprint(monitor) -> Blueprint:
     def page(template: str, **context):
         return render_template(f"finance_monitor/{template}", refresh=_refresh_seconds(), now=views.now(), **context)
 
+    def not_found_page(message: str):
+        # A person followed a link or typed an address: a page, not the API's JSON error.
+        return page("not_found.html", message=message), 404
+
+    def html_not_found(view):
+        """A page or form whose record is gone answers with the not-found page."""
+
+        @functools.wraps(view)
+        def answer(*args, **kwargs):
+            try:
+                return view(*args, **kwargs)
+            except NotFoundError as exc:
+                return not_found_page(str(exc))
+
+        return answer
+
     # --- pages ------------------------------------------------------------------------
 
     @bp.get("/")
@@ -526,11 +553,9 @@ def make_blueprint(monitor) -> Blueprint:
                     job_problems=sum(r["outcome"] != "ok" for r in recent))
 
     @bp.get("/topics/<name>")
+    @html_not_found
     def topic_page(name):
-        try:
-            topic = views.topic(name)
-        except NotFoundError as exc:  # a person followed a link: a page, not the API's JSON error
-            return page("not_found.html", message=str(exc)), 404
+        topic = views.topic(name)
         data = views.trend_out(name, TrendQuery())
         return page("topic.html", topic=topic, data=data, articles=views.articles(topic=name, limit=50),
                     alerts=views.alerts(topic=name, limit=10))
@@ -546,12 +571,14 @@ def make_blueprint(monitor) -> Blueprint:
         return page("jobs.html", data=views.jobs_out(JobsQuery(limit=100)))
 
     @bp.post("/alerts/<int:alert_id>/ack")
+    @html_not_found
     def ack_form(alert_id):
         _require_form_admin(monitor)
         views.acknowledge(alert_id, _form_text("by", "dashboard"))
         return redirect(url_for(".alerts_page", done="acknowledged") + f"#alert-{alert_id}", code=303)
 
     @bp.post("/alerts/<int:alert_id>/silence")
+    @html_not_found
     def silence_form(alert_id):
         _require_form_admin(monitor)
         raw = request.form.get("minutes", "")
@@ -561,6 +588,7 @@ def make_blueprint(monitor) -> Blueprint:
         return redirect(url_for(".alerts_page", done="silenced" if int(raw) else "unsilenced") + f"#alert-{alert_id}", code=303)
 
     @bp.post("/articles/<int:article_id>/sentiment")
+    @html_not_found
     def correct_form(article_id):
         _require_form_admin(monitor)
         label = request.form.get("label", "")
@@ -572,10 +600,15 @@ def make_blueprint(monitor) -> Blueprint:
         return redirect(target + f"#article-{article_id}", code=303)
 
     @bp.post("/jobs/<job_id>/run")
+    @html_not_found
     def run_form(job_id):
         _require_form_admin(monitor)
         views.run_now(job_id)
         return redirect(url_for(".jobs_page"), code=303)
+
+    @bp.get("/<fm_page:unknown>")
+    def unknown_page(unknown):
+        return not_found_page(f"no page {request.path}")
 
     # --- JSON API ---------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 
 from shared.artifacts import ArtifactStore
-from shared.continual import RetrainResult
+from shared.continual import RetrainResult, promote_if_not_worse
 from shared.errors import DataError
 
 from .click_model import ClickModel, ClickModelConfig
@@ -72,12 +72,11 @@ def retrain(items: Sequence[Item], feedback: Sequence[Feedback], store: Artifact
     if active_dir is not None:
         active = ClickModel.load(active_dir).refit_behaviour(items, fit)
         old_metrics = holdout_metrics(active, cases)
-    promoted = old_metrics is None or new_metrics["auc"] >= old_metrics["auc"] - tolerance
-    version = None
+    # Only a promoted candidate is saved, refitted on all the feedback first (the held-out part included).
+    promoted, version = promote_if_not_worse(
+        store, lambda: candidate.refit_behaviour(items, feedback).save(store.new_version_dir()), old_metrics, new_metrics,
+        metrics=("auc",), tolerance=tolerance)
     if promoted:
-        candidate.refit_behaviour(items, feedback)
-        version = candidate.save(store.new_version_dir())
-        store.activate(version)
         store.prune(keep=keep)
     reason = (f"{len(cases)} held-out cases ({protocol}) from the latest {holdout_fraction:.0%} of each user's feedback; "
               f"candidate fitted on {len(fit)} records in {time.monotonic() - started:.0f} s"

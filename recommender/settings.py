@@ -6,10 +6,11 @@ settings (``describe_settings``, read by ``shared.server.describe_apps``) withou
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
-from shared.config import Config
+from shared.config import AppKey, Config
 from shared.errors import ConfigError
 from shared.web import parse_rate_limit, persisted_secret
 
@@ -25,6 +26,19 @@ DEFAULT_RATE_LIMIT = "200/second"
 SETTINGS = {"api_key": str, "demo": bool, "ranking": str, "retrain_every": (int, float), "fine_tune": bool,
             "reload_seconds": (int, float), "rate_limit": str, "positive_feedback_types": list, "read_feedback_types": list}
 TYPE_LISTS = ("positive_feedback_types", "read_feedback_types")
+KEYS = [  # what troika config lists; the defaults plugin_settings fills in
+    AppKey("api_key", None, f"key every /rec/api call presents (X-API-Key); unset: generated once, kept in <var_dir>/recommender/api_key; "
+           f'"": the API answers 403; environment: {API_KEY_ENV}', example="a long random string"),
+    AppKey("demo", True, "import the demo catalogue (60 films, 15 members) into an empty database"),
+    AppKey("ranking", "click", '"click": the active click model ranks the candidates; "content": never load a click model'),
+    AppKey("retrain_every", 86400, "seconds between retrains of the click model; 0: no retrain job"),
+    AppKey("fine_tune", True, "the retrain job fine-tunes the item encoder on the clicks"),
+    AppKey("reload_seconds", 2, "how often the server looks for a newly activated model"),
+    AppKey("rate_limit", DEFAULT_RATE_LIMIT, 'per client (remote address) on /rec/api/*; over it: 429 + Retry-After; "": none'),
+    AppKey("positive_feedback_types", list(DEFAULT_POSITIVE), "feedback types meaning the user liked the item (gorse's positive_feedback_types)"),
+    AppKey("read_feedback_types", list(DEFAULT_READ), "feedback types meaning seen, not liked: not recommended again, a negative; "
+           "other types are stored and ignored"),
+]
 
 
 def plugin_settings(config: Config) -> dict:
@@ -40,9 +54,7 @@ def plugin_settings(config: Config) -> dict:
                         "rate_limit": 'a string such as "200/second;5000/minute"'}.get(key, "a list of strings" if key in TYPE_LISTS
                                                                                      else "a number of seconds")
             raise ConfigError(f"recommender.{key} must be {expected}, got {value!r}")
-    settings = {"demo": True, "ranking": "click", "retrain_every": 86400, "fine_tune": True, "reload_seconds": 2,
-                "rate_limit": DEFAULT_RATE_LIMIT, "positive_feedback_types": list(DEFAULT_POSITIVE),
-                "read_feedback_types": list(DEFAULT_READ), **settings}
+    settings = {**{key.name: copy.deepcopy(key.default) for key in KEYS if key.default is not None}, **settings}
     settings["feedback_types"] = feedback_types(settings)
     if settings["ranking"] not in ("click", "content"):
         raise ConfigError(f"recommender.ranking must be \"click\" or \"content\", got {settings['ranking']!r}")
@@ -84,14 +96,11 @@ def resolve_api_key(config: Config, settings: dict) -> bool:
 
 def describe_settings(config: Config) -> str:
     """What ``troika config`` adds for this app: where its API key comes from (never the key itself)."""
-    settings = plugin_settings(config)
+    settings = plugin_settings(config)  # also checks the table, so a bad key is named here, not at start-up
     if settings["api_key"]:
         where = f"from {API_KEY_ENV}" if os.environ.get(API_KEY_ENV) else "set in [recommender] api_key"
     elif "api_key" in config.section("recommender"):
         where = 'api_key = "" in [recommender]: the API refuses every request (403)'
     else:
         where = f"generated on first start, kept in {api_key_file(config)}"
-    types = settings["feedback_types"]
-    return (f"\n# [recommender] api_key: {where}\n"
-            f"# [recommender] positive_feedback_types (the user liked the item; default {list(DEFAULT_POSITIVE)}): {list(types.positive)}\n"
-            f"# [recommender] read_feedback_types (shown or read: seen, a negative; default {list(DEFAULT_READ)}): {list(types.read)}\n")
+    return f"\n# [recommender] api_key: {where}\n"

@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     if summary:
-        print(summary, file=sys.stderr if args.func is cmd_evaluate else sys.stdout)
+        # Where stdout is the data (JSON figures, a troika.toml), the summary must not end up in it.
+        print(summary, file=sys.stderr if args.func in (cmd_evaluate, cmd_config) else sys.stdout)
     return 0
 
 

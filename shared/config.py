@@ -38,7 +38,20 @@ DEFAULT_FILE = "troika.toml"
 DEFAULT_APPS = ("customer_service", "finance_monitor", "recommender")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys whose values are never printed (config listings, reprs).
-SECRET_KEYS = ("secret_key", "admin_token")
+SECRET_KEYS = ("secret_key", "admin_token", "api_key")
+
+
+@dataclass(frozen=True)
+class AppKey:
+    """One key of an app's table in ``troika.toml``, as ``troika config`` lists it (``<app>.settings.KEYS``).
+
+    ``default`` None: no value by default (the key is shown commented, with ``example``); a dict: a
+    sub-table (``[app.key]``) whose keys default to its values."""
+
+    name: str
+    default: Any
+    help: str
+    example: Any = None
 
 
 def _key(default: Any, help: str, **kwargs: Any) -> Any:
@@ -260,11 +273,52 @@ def describe(config: Config | None = None) -> str:
             value = make_url(value).render_as_string(hide_password=True)
         shown = (_toml("<set>") if value else '""  # not set') if _is_secret(key) else _toml(value)
         lines += [f"# {KEYS[key]}", f"# default: {_toml(default)}; environment: {ENV_PREFIX}{key.upper()}", f"{key} = {shown}", ""]
+    for app in config.apps:
+        keys = _app_attribute(app, "settings", "KEYS")
+        if keys is not None:
+            lines += _documented_table_lines(app, keys, config.section(app))
     for name, table in config.sections.items():
-        lines += _table_lines(name, table, f"[{name}]")
+        if _app_attribute(name, "settings", "KEYS") is None or name not in config.apps:
+            lines += _table_lines(name, table, f"[{name}]")
     for app in config.apps:
         lines += _example_lines(app)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _shown(key: str, value: Any) -> str:
+    return (_toml("<set>") if value else '""  # not set') if _is_secret(key) else _toml(value)
+
+
+def _documented_table_lines(name: str, keys: list[AppKey], table: Mapping) -> list[str]:
+    """An app's table with every key it knows: meaning, default, then the value in effect. Sub-tables
+    and lists of tables follow as blocks of their own; a key the app does not know is shown as set,
+    so the app's own check can name it."""
+    lines, blocks = [f"[{name}]"], []
+    known = {key.name for key in keys}
+    for key in keys:
+        value = table.get(key.name, key.default)
+        if isinstance(key.default, dict) or _is_table_list(value):
+            if isinstance(value, dict):
+                value = {**key.default, **value} if isinstance(key.default, dict) else value
+                blocks += [f"# {key.help}"] + _table_lines(f"{name}.{key.name}", value, f"[{name}.{key.name}]")
+            elif value:
+                blocks.append(f"# {key.help}")
+                for item in value:
+                    blocks += _table_lines(f"{name}.{key.name}", item, f"[[{name}.{key.name}]]")
+            continue
+        if value is None and key.example is None:  # a table or list of tables with no default: described only
+            blocks.append(f"# [{name}] {key.name}: {key.help}")
+            continue
+        default = "none" if key.default is None else _toml(key.default)
+        lines += [f"# {key.help}", f"# default: {default}"]
+        if value is None:
+            lines.append(f"# {key.name} = {_toml(key.example) if key.example is not None else '...'}")
+        elif isinstance(value, list) and not value and key.example is not None:
+            lines.append(f"{key.name} = []  # for example {_toml(key.example)}")
+        else:
+            lines.append(f"{key.name} = {_shown(key.name, value)}")
+    lines += [f"{k} = {_shown(k, v)}" for k, v in table.items() if k not in known]
+    return lines + [""] + blocks + ([""] if blocks and blocks[-1] else [])
 
 
 def _is_table_list(value: Any) -> bool:
@@ -287,11 +341,19 @@ def _table_lines(name: str, table: Mapping, header: str) -> list[str]:
 def _example_lines(app: str) -> list[str]:
     """An app's commented example tables (``<app>.config_example.EXAMPLE``), for the settings
     that have no single default: lists of tables such as ``[[finance_monitor.channels]]``."""
-    try:
-        spec = importlib.util.find_spec(f"{app}.config_example")
-    except ModuleNotFoundError:  # the app package itself is not installed
+    example = _app_attribute(app, "config_example", "EXAMPLE")
+    if example is None:
         return []
-    if spec is None:
-        return []
-    example = importlib.import_module(f"{app}.config_example").EXAMPLE
     return [f"# --- {app}: examples; uncomment and edit to use ---"] + [f"# {line}".rstrip() for line in example.strip().splitlines()] + [""]
+
+
+def _app_attribute(app: str, module: str, name: str) -> Any:
+    """``<app>.<module>.<name>``, or None when the app, the module or the name is not there (an app
+    need not describe its settings). Only the settings modules are imported: no model library."""
+    try:
+        spec = importlib.util.find_spec(f"{app}.{module}")
+    except ModuleNotFoundError:  # the app package itself is not installed
+        return None
+    if spec is None:
+        return None
+    return getattr(importlib.import_module(f"{app}.{module}"), name, None)

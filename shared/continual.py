@@ -62,6 +62,25 @@ class RetrainResult:
         return f"{verdict}: held-out {self.metric} old {old} → new {new:.4f} ({self.reason}); {saved}"
 
 
+def promote_if_not_worse(store: ArtifactStore, candidate: Path | Callable[[], Path], old_metrics: dict | None, new_metrics: dict, *,
+                         metrics: Sequence[str] = ("accuracy",), tolerance: float = 0.0,
+                         before_activate: Callable[[Path], None] | None = None) -> tuple[bool, Path | None]:
+    """The promotion gate of every app's retraining: the candidate becomes active when no model is
+    active yet (``old_metrics`` None) or when on each of ``metrics`` it is at least the active model's
+    figure less ``tolerance``. ``candidate``: its saved version, or a function that saves it and
+    returns the version (called only when promoted, for apps that keep only promoted versions).
+    ``before_activate(version)`` runs before ACTIVE names it (what must exist before it serves).
+    Returns (promoted, version); version None when the candidate was never saved."""
+    promoted = old_metrics is None or all(new_metrics[m] >= old_metrics[m] - tolerance for m in metrics)
+    version = candidate if isinstance(candidate, Path) else None
+    if promoted:
+        version = version or candidate()
+        if before_activate is not None:
+            before_activate(version)
+        store.activate(version)
+    return promoted, version
+
+
 def _holdout_score(clf: TextClassifier, texts: list[str], labels: list[str]) -> dict:
     """Evaluate on the held-out rows; labels the model never saw count as errors, not crashes."""
     known = set(clf.labels_)
@@ -107,22 +126,21 @@ def retrain(
     new_metrics = _holdout_score(candidate, holdout_texts, holdout_labels)
     version = store.new_version_dir()
     candidate.save(version)
-    promoted = new_metrics["accuracy"] >= old_metrics["accuracy"] - tolerance
-    reason = "not worse on held-out data" if promoted else "worse on held-out data"
     guard_texts, guard_labels = active.guard_data()
     if guard_texts:
         old_metrics["guard_accuracy"] = _holdout_score(active, guard_texts, guard_labels)["accuracy"]
         new_metrics["guard_accuracy"] = _holdout_score(candidate, guard_texts, guard_labels)["accuracy"]
-        if promoted and new_metrics["guard_accuracy"] < old_metrics["guard_accuracy"] - tolerance:
-            promoted = False
-            reason = (f"worse on the guard: {len(guard_texts)} validation rows neither model trained on, "
-                      f"accuracy {old_metrics['guard_accuracy']:.4f} → {new_metrics['guard_accuracy']:.4f}")
-        elif promoted:
-            reason = "not worse on held-out data nor on the guard"
-    if promoted:
-        if before_activate is not None:
-            before_activate(candidate, version)
-        store.activate(version)
+    held_out_ok = new_metrics["accuracy"] >= old_metrics["accuracy"] - tolerance
+    promoted, _ = promote_if_not_worse(
+        store, version, old_metrics, new_metrics, metrics=("accuracy", "guard_accuracy") if guard_texts else ("accuracy",),
+        tolerance=tolerance, before_activate=None if before_activate is None else lambda v: before_activate(candidate, v))
+    if not held_out_ok:
+        reason = "worse on held-out data"
+    elif not promoted:
+        reason = (f"worse on the guard: {len(guard_texts)} validation rows neither model trained on, "
+                  f"accuracy {old_metrics['guard_accuracy']:.4f} → {new_metrics['guard_accuracy']:.4f}")
+    else:
+        reason = "not worse on held-out data nor on the guard" if guard_texts else "not worse on held-out data"
     return RetrainResult(
         promoted=promoted,
         version=version,

@@ -1,5 +1,6 @@
 """`troika finance replay | scrape-once | run`, in the forms the issue and the README give."""
 
+import datetime as dt
 import json
 import os
 import signal
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from finance_monitor.backtest import replay_settings
 from finance_monitor.demo_feed import demo_feed
 from finance_monitor.pipeline import serving_dir
-from finance_monitor.settings import DEMO_DIR
+from finance_monitor.settings import DEMO_DIR, load_settings
 from shared.cli import main
 from tests.finance_monitor.local_http import QuietHandler, serve
-from tests.finance_monitor.monitor_helpers import trained_demo_model
+from tests.finance_monitor.monitor_helpers import UTC, Clock, demo_scorer, make_monitor, trained_demo_model
 
 REPO = Path(__file__).resolve().parents[2]
 # Detector minimums sized for the few dozen rows of the demo stream (the defaults suit real feeds).
@@ -50,6 +52,40 @@ def test_replay_prints_json_alerts_with_the_required_keys(tmp_path, model, capsy
         assert alert["evidence"]["negative"] >= 4 and "Harbourline" in " ".join(alert["evidence"]["top_negative_headlines"])
     summary = captured.err.strip().splitlines()[-1]
     assert summary.startswith("replayed 58 rows") and f"{len(alerts)} alert(s)" in summary
+
+
+def test_replay_of_the_demo_stream_raises_the_alerts_the_live_monitor_raises(tmp_path, model, capsys):
+    # The live monitor as the server starts it with no sources: poll the demo stream (its times moved to end
+    # now), then one detection pass.
+    live = make_monitor(f"sqlite:///{tmp_path}/live.db", {"topic_threshold": False}, scorer=demo_scorer(),
+                        clock=Clock(dt.datetime(2026, 5, 4, 12, 30, tzinfo=UTC)))
+    live.catch_up()
+    shift = dt.timedelta(seconds=live.store.source_state("demo")["cursor"]["shift_seconds"])
+    raised = sorted((a["topic"], a["rule"], a["started_at"] - shift, a["severity"]) for a in live.store.alerts())
+    assert "banks" in {topic for topic, *_ in raised}
+
+    config = write_config(tmp_path, "")  # the same troika.toml: no sources, so the demo's settings
+    assert main(["--quiet", "finance", "replay", "--model", str(model), "--data", str(DEMO_DIR / "stream.csv"),
+                 "--config", str(config), "--json"]) == 0
+    alerts = json.loads(capsys.readouterr().out)["alerts"]
+    replayed = sorted((a["topic"], a["rule"], dt.datetime.fromisoformat(a["started_at"]), a["severity"]) for a in alerts)
+    assert replayed == raised
+
+
+def test_replay_takes_the_servers_settings_for_a_file_the_server_polls_and_archive_settings_otherwise(tmp_path):
+    demo, archive = DEMO_DIR / "stream.csv", tmp_path / "archive.csv"
+    archive.write_text("published_at,time_precision,source,ticker,headline,description\n2019-05-06,day,wire,,A headline,\n")
+    live = replay_settings({}, demo)
+    assert live.live_source == "demo" and live.monitor.bucket == dt.timedelta(hours=1)
+    assert live.monitor.rules == load_settings({}).rules  # the demo detector, as the server runs it
+    past = replay_settings({}, archive)
+    assert past.live_source is None and past.monitor.bucket == dt.timedelta(days=1)
+    assert [r.name for r in past.monitor.rules] == ["negative_volume", "negative_volume/week"]
+    # A configured replay source is the server's file too; --bucket overrides the table's bucket.
+    section = {"bucket": "hour", "sources": [{"name": "export", "kind": "replay", "path": str(archive)}]}
+    assert replay_settings(section, archive).live_source == "export"
+    assert replay_settings(section, archive, bucket="day").monitor.bucket == dt.timedelta(days=1)
+    assert replay_settings(section, demo).monitor.bucket == dt.timedelta(hours=1)  # not polled: the table's bucket kept
 
 
 def test_replay_of_a_tiny_daily_stream_prints_a_table(tmp_path, model, capsys):

@@ -390,3 +390,16 @@ def test_an_unknown_topics_page_is_an_html_404_and_its_api_keeps_the_json_error(
     assert "Not found" in page.text and "no topic &#39;nope&lt;b&gt;&#39;" in page.text  # escaped, like every page
     api = client.get("/finance/api/topics/nope/trend")
     assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+
+
+def test_unknown_dashboard_addresses_and_ids_get_the_html_404_page_while_the_api_keeps_json(client, seeded):
+    for path in ("/finance/nope", "/finance/alerts/999999", "/finance/topics/banks/extra"):
+        page = client.get(path)
+        assert page.status_code == 404 and page.mimetype == "text/html", path
+        assert "Not found" in page.text and f"no page {path}" in page.text
+    form = client.post("/finance/alerts/999999/ack", data={"token": TOKEN})  # a form on an alert since deleted
+    assert form.status_code == 404 and form.mimetype == "text/html" and "no alert 999999" in form.text
+    for path in ("/finance/api/nope", "/finance/api"):
+        api = client.get(path)
+        assert api.status_code == 404 and api.json["error"]["code"] == "not_found", path
+    assert client.get("/finance/api/alerts/1/ack").status_code == 405  # the API's routes still say which method

@@ -279,7 +279,7 @@ def test_without_a_configured_key_one_is_generated_in_var_dir_and_announced(tmp_
     assert main(["config", "--config", str(tmp_path / "troika.toml")]) == 0
     shown = capsys.readouterr().out
     assert f"api_key: generated on first start, kept in {key_file}" in shown and key not in shown
-    assert "positive_feedback_types" in shown and "'star'" in shown and "read_feedback_types" in shown
+    assert 'positive_feedback_types = ["click", "star"' in shown and 'read_feedback_types = ["read", "view"]' in shown
 
 
 def test_a_configured_key_wins_over_the_generated_one(tmp_path, db_url, embedder, monkeypatch):

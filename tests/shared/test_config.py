@@ -180,10 +180,10 @@ def test_describe_writes_app_tables_and_lists_of_tables_as_toml_blocks(tmp_path)
                     '[[finance_monitor.channels]]\ntype = "alertmanager"\nurl = "http://am:9093"\n'
                     '[[finance_monitor.channels]]\ntype = "email"\nhost = "smtp"\npassword = "pw-secret"\nto = "a@b.c"\n')
     text = describe(load_config(path, env={}))
-    assert "[finance_monitor.alerts]\nresolve_after = 3" in text and text.count("[[finance_monitor.channels]]\n") >= 2
+    assert "[finance_monitor.alerts]\nfire_after = 1\nresolve_after = 3" in text and text.count("[[finance_monitor.channels]]\n") >= 2
     assert "pw-secret" not in text
     read = tomllib.loads(text)["finance_monitor"]  # what it prints is TOML that reads back
-    assert read["bucket"] == "day" and read["alerts"] == {"resolve_after": 3}
+    assert read["bucket"] == "day" and read["alerts"] == {"fire_after": 1, "resolve_after": 3, "cooldown_hours": 24.0}
     assert [c["type"] for c in read["channels"]] == ["alertmanager", "email"] and read["channels"][1]["password"] == "<set>"
 
 
@@ -199,3 +199,49 @@ def test_describe_shows_a_commented_example_of_every_alert_channel_type_and_it_b
     tables = tomllib.loads(example[start:].split("\n--- ")[0])["finance_monitor"]["channels"]  # up to the next app's examples
     assert sorted(t["type"] for t in tables) == sorted(CHANNEL_TYPES)
     assert len(build_channels(tables, environ={"TROIKA_SMTP_PASSWORD": "x"})) == len(CHANNEL_TYPES)
+
+
+def test_describe_lists_every_key_of_every_app_with_its_default_and_the_listing_loads_back(tmp_path):
+    import tomllib
+
+    from customer_service.settings import KEYS as CS_KEYS
+    from customer_service.settings import check_keys
+    from finance_monitor.settings import KEYS as FINANCE_KEYS
+    from finance_monitor.settings import TOP_KEYS, load_settings
+    from recommender.settings import KEYS as REC_KEYS
+    from recommender.settings import SETTINGS, plugin_settings
+
+    assert {k.name for k in FINANCE_KEYS} == TOP_KEYS and {k.name for k in REC_KEYS} == set(SETTINGS)
+    path = tmp_path / "troika.toml"
+    path.write_text('[customer_service]\nrate_limit = "5/second"\n[recommender]\napi_key = "k-secret-123"\n')
+    text = describe(load_config(path, env={}))
+    assert 'rate_limit = "5/second"' in text and '# default: "20/second;600/minute"' in text
+    assert 'api_key = "<set>"' in text and "k-secret-123" not in text
+    assert "[finance_monitor.fetch]\nconnect_timeout = 5.0" in text
+    for app, keys in (("customer_service", CS_KEYS), ("finance_monitor", FINANCE_KEYS), ("recommender", REC_KEYS)):
+        table = text[text.index(f"[{app}]"):]
+        assert all(f"{key.name} = " in table or f"{key.name}: " in table or f"[{app}.{key.name}]" in table for key in keys), app
+    read = tomllib.loads(text)  # what it prints is a troika.toml each app accepts as it is
+    check_keys(read["customer_service"])
+    assert load_settings(read["finance_monitor"], base=tmp_path).bucket.total_seconds() == 3600
+    assert plugin_settings(load_config(env={}).replace(sections={"recommender": read["recommender"]}))["rate_limit"] == "200/second"
+
+
+def test_troika_config_output_is_a_troika_toml_that_reads_back(tmp_path, capsys, monkeypatch):
+    import tomllib
+
+    from shared.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["config"]) == 0
+    out, err = capsys.readouterr()
+    (tmp_path / "troika.toml").write_text(out)  # `troika config > troika.toml`
+    assert "configuration: code defaults" in err and tomllib.loads(out)["port"] == 8000
+    assert main(["config"]) == 0 and capsys.readouterr().out == out
+
+
+def test_a_typo_in_the_customer_service_table_is_named():
+    from customer_service.settings import check_keys
+
+    with pytest.raises(ConfigError, match="unknown key.*rate_limt.*the keys are model"):
+        check_keys({"rate_limt": "5/second"})

@@ -2,9 +2,9 @@ import random
 
 import pytest
 
-from shared.artifacts import ArtifactStore
+from shared.artifacts import ArtifactStore, write_manifest
 from shared.classifier import FineTuneConfig, TextClassifier
-from shared.continual import publish_first, retrain
+from shared.continual import promote_if_not_worse, publish_first, retrain
 
 PIN = ["I forgot my PIN", "reset my pin code", "how do I change my PIN", "my pin is blocked",
        "unlock my PIN please", "where do I see my pin", "new pin number", "PIN entered wrong three times"]
@@ -65,3 +65,35 @@ def test_a_candidate_that_wins_on_held_out_corrections_but_forgets_is_stopped_by
     assert result.new_metrics["guard_accuracy"] < result.old_metrics["guard_accuracy"]  # ... and forgot the rest
     assert not result.promoted and "worse on the guard" in result.reason
     assert store.active() == before
+
+
+def test_the_promotion_gate_every_app_uses(tmp_path):
+    store = ArtifactStore(tmp_path / "models")
+    new_version = store.new_version_dir
+    store.new_version_dir = lambda: _saved_version(new_version())  # what a model's save() leaves behind
+    first = store.new_version_dir()
+    assert promote_if_not_worse(store, first, None, {"auc": 0.5}, metrics=("auc",)) == (True, first)  # nothing active yet
+    assert store.active() == first
+
+    worse = store.new_version_dir()
+    assert promote_if_not_worse(store, worse, {"accuracy": 0.9}, {"accuracy": 0.89}) == (False, worse)
+    assert store.active() == first
+    within = store.new_version_dir()
+    assert promote_if_not_worse(store, within, {"accuracy": 0.9}, {"accuracy": 0.89}, tolerance=0.02)[0]
+
+    # Every metric named must hold; a candidate saved only when promoted is never saved otherwise.
+    saved = []
+    save = lambda: saved.append(store.new_version_dir()) or saved[-1]  # noqa: E731 - the test's stand-in for a model's save
+    old, new = {"accuracy": 0.8, "guard_accuracy": 0.9}, {"accuracy": 0.85, "guard_accuracy": 0.7}
+    assert promote_if_not_worse(store, save, old, new, metrics=("accuracy", "guard_accuracy")) == (False, None) and saved == []
+    ran = []
+    promoted, version = promote_if_not_worse(store, save, old, {**new, "guard_accuracy": 0.9}, metrics=("accuracy", "guard_accuracy"),
+                                             before_activate=lambda v: ran.append(store.active()))
+    assert promoted and version == saved[0] == store.active() and ran == [within]  # hook ran before ACTIVE moved
+
+
+def _saved_version(directory):
+    directory.mkdir(parents=True)
+    (directory / "weights.json").write_text("{}")
+    write_manifest(directory, "test")
+    return directory
