@@ -29,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option
+from shared.cli import add_set_option, add_strict_option
+from shared.datafiles import print_skipped_rows
 
 EXAMPLES = """examples:
   troika finance train --mode fast --out var/models/sentiment \\
@@ -66,16 +67,7 @@ def cmd_train(args) -> str:
         onnx_dir = out.with_name(out.name + "-onnx")
         model.export_onnx(onnx_dir)
         summary += f" (int8 ONNX for serving → {onnx_dir})"
-    return summary + _skipped_rows(reports)
-
-
-def _skipped_rows(reports) -> str:
-    """Each file's skipped rows on stderr; the tail the one-line summary ends with."""
-    for report in reports:
-        for line in report.summary_lines():
-            print(line, file=sys.stderr)
-    count = sum(report.count for report in reports)
-    return f"; {count} bad row(s) skipped" + (" (listed above)" if count else "")
+    return summary + print_skipped_rows(reports)
 
 
 def cmd_evaluate(args) -> None:
@@ -92,7 +84,7 @@ def cmd_evaluate(args) -> None:
     if report.get("accuracy_agree_100") is not None:
         summary += f", accuracy on the {report['n_agree_100']} agreement-100 rows {report['accuracy_agree_100']:.4f}"
     # stdout carries only the JSON, so the summary goes to stderr (as `troika evaluate-classifier` does).
-    print(summary + _skipped_rows([skipped]), file=sys.stderr)
+    print(summary + print_skipped_rows([skipped]), file=sys.stderr)
 
 
 def _date(text: str) -> dt.datetime:
@@ -161,13 +153,11 @@ def cmd_replay(args) -> None:
     # The JSON used to be a bare list of alerts; it is an object now so the skipped rows can sit beside them.
     document = {"alerts": alerts, "skipped_rows": report.as_dict()}
     print(json.dumps(document, indent=1, ensure_ascii=False) if args.json else alerts_table(alerts))
-    for line in report.summary_lines():
-        print(line, file=sys.stderr)
+    skipped = print_skipped_rows([report])
     summary = result.summary() + f"; model {model_dir}; {chosen.describe()}"
     if settings.bucket < PRECISION_SPAN["day"]:
         summary += " (rows with only a date are left out of hourly buckets)"
-    summary += f"; {report.count} bad row(s) skipped" + (" (listed above)" if report.count else "")
-    print(summary, file=sys.stderr)
+    print(summary + skipped, file=sys.stderr)
 
 
 def cmd_scrape_once(args) -> str:
@@ -284,7 +274,7 @@ def register(subparsers) -> None:
     p.add_argument("--rules-only", action="store_true", help="assign topics by keywords and tickers only (no embedding similarity; faster)")
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"alerts": [topic, started_at, resolved_at, severity, evidence, ...], "skipped_rows": {count, rows, ignored_columns}}')
-    p.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
+    add_strict_option(p)
     p.set_defaults(func=cmd_replay)
 
     p = verbs.add_parser(

@@ -59,12 +59,19 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
                              "--set layer_decay=0.8; grids take commas (--set interpolation_grid=0,0.2); --set class_weight=none")
 
 
+def add_strict_option(parser: argparse.ArgumentParser) -> None:
+    """``--strict`` on a command that reads a user's files: stop at the first bad row instead of
+    skipping it and listing it on stderr (``shared.datafiles.RowReport``)."""
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
+
+
 def cmd_train(args) -> str:
     from .classifier import TextClassifier, config_from_cli
-    from .datafiles import read_labelled
+    from .datafiles import FileReports, print_skipped_rows, read_labelled
 
-    texts, labels = read_labelled(args.train, args.text_col, args.label_col)
-    eval_data = read_labelled(args.validation, args.text_col, args.label_col) if args.validation else None
+    skipped = FileReports(strict=args.strict)
+    texts, labels = read_labelled(args.train, args.text_col, args.label_col, skipped.new(args.train))
+    eval_data = read_labelled(args.validation, args.text_col, args.label_col, skipped.new(args.validation)) if args.validation else None
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                              seed=args.seed, pooling=args.pooling)
     start = time.perf_counter()
@@ -77,17 +84,19 @@ def cmd_train(args) -> str:
             f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}, "
             f"ECE {clf.metrics_['ece_before_calibration']:.3f} → {clf.metrics_['ece_after_calibration']:.3f} after calibration"
         )
-    return f"{summary} → {out}"
+    return f"{summary}{print_skipped_rows(skipped.reports)} → {out}"  # the path last, where a script looks for it
 
 
 def cmd_evaluate(args) -> str:
-    from .datafiles import read_labelled
+    from .datafiles import FileReports, print_skipped_rows, read_labelled
 
-    texts, labels = read_labelled(args.data, args.text_col, args.label_col)
+    skipped = FileReports(strict=args.strict)
+    texts, labels = read_labelled(args.data, args.text_col, args.label_col, skipped.new(args.data))
     clf = _load_any(args.model)
     report = clf.evaluate(texts, labels)
     print(json.dumps(report, indent=1, ensure_ascii=False))
-    return f"{len(texts)} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {report['ece']:.3f}"
+    return (f"{len(texts)} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {report['ece']:.3f}"
+            + print_skipped_rows(skipped.reports))
 
 
 def cmd_export(args) -> str:
@@ -109,12 +118,13 @@ def cmd_export(args) -> str:
 def cmd_retrain(args) -> str:
     from .artifacts import ArtifactStore
     from .continual import retrain
-    from .datafiles import read_labelled
+    from .datafiles import FileReports, print_skipped_rows, read_labelled
 
-    texts, labels = read_labelled(args.train, args.text_col, args.label_col)
-    holdout = read_labelled(args.holdout, args.text_col, args.label_col)
+    skipped = FileReports(strict=args.strict)
+    texts, labels = read_labelled(args.train, args.text_col, args.label_col, skipped.new(args.train))
+    holdout = read_labelled(args.holdout, args.text_col, args.label_col, skipped.new(args.holdout))
     result = retrain(ArtifactStore(args.store), texts, labels, holdout, progress=not args.quiet)
-    return result.summary()
+    return result.summary() + print_skipped_rows(skipped.reports)
 
 
 def cmd_rollback(args) -> str:
@@ -179,12 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_set_option(p)
     p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically; the old one is kept as .previous)")
+    add_strict_option(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate-classifier", help="print JSON metrics of a saved model on a labelled file")
     p.add_argument("--model", type=Path, required=True, help="model directory (torch or exported ONNX)")
     p.add_argument("--data", type=Path, required=True, help="labelled CSV/JSONL file")
     _add_columns(p)
+    add_strict_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export-onnx", help="export a saved model to ONNX with int8 quantisation")
@@ -200,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, required=True, help="new labelled examples")
     p.add_argument("--holdout", type=Path, required=True, help="held-out labelled file both models are compared on")
     _add_columns(p)
+    add_strict_option(p)
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("rollback-classifier", help="make the previous version of a model store active again")
