@@ -10,6 +10,12 @@ from shared.storage import JSONDocument, UTCDateTime
 
 
 def upgrade():
+    _create_article_tables()
+    _create_run_tables()
+    _create_alert_tables()
+
+
+def _create_article_tables():
     op.create_table(
         "fm_articles",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -42,6 +48,9 @@ def upgrade():
         sa.Column("score", sa.Float, nullable=False),
         sa.Index("ix_fm_article_topics_topic", "topic"),
     )
+
+
+def _create_run_tables():
     op.create_table(
         "fm_source_state",
         sa.Column("source", sa.String(100), primary_key=True),
@@ -65,6 +74,9 @@ def upgrade():
         sa.Column("counts", JSONDocument, nullable=False),
         sqlite_autoincrement=True,
     )
+
+
+def _create_alert_tables():
     op.create_table(
         "fm_alerts",
         sa.Column("id", sa.Integer, primary_key=True),
