@@ -5,16 +5,25 @@ Every route needs the admin token (``shared.web.require_admin``) and is never ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import jsonify
 
 from shared.route_groups import RouteGroup, documented_as
 from shared.web import json_body, query_args, require_admin
 
+from ..conversations import Handoff
 from .schemas import (ADMIN, AgentIn, AgentReplyIn, CorrectionIn, Created, HandoffDetailOut, HandoffOut, HandoffsOut, HandoffsQuery,
                       TurnOut, handoff_out, turn_out)
 from .state import current_chats
 
 routes = RouteGroup("handoffs", security=ADMIN)
+BY_AGENT = dict(body=AgentIn, response=HandoffOut, errors=(400, 401, 403, 404, 409, 415))  # claim and resolve
+
+
+def _by_agent(change: Callable[[int, str], Handoff], handoff_id: int):
+    """The handoff after ``change`` (claim or resolve) by the agent the body names."""
+    return jsonify(handoff_out(change(handoff_id, json_body(AgentIn).agent)))
 
 
 @routes.get("/admin/handoffs")
@@ -35,10 +44,10 @@ def show_handoff(handoff_id):
 
 
 @routes.post("/admin/handoffs/<int:handoff_id>/claim")
-@documented_as(body=AgentIn, response=HandoffOut, errors=(400, 401, 403, 404, 409, 415))
+@documented_as(**BY_AGENT)
 @require_admin
 def claim(handoff_id):
-    return jsonify(handoff_out(current_chats().claim(handoff_id, json_body(AgentIn).agent)))
+    return _by_agent(current_chats().claim, handoff_id)
 
 
 @routes.post("/admin/handoffs/<int:handoff_id>/reply")
@@ -50,10 +59,10 @@ def agent_reply(handoff_id):
 
 
 @routes.post("/admin/handoffs/<int:handoff_id>/resolve")
-@documented_as(body=AgentIn, response=HandoffOut, errors=(400, 401, 403, 404, 409, 415))
+@documented_as(**BY_AGENT)
 @require_admin
 def resolve(handoff_id):
-    return jsonify(handoff_out(current_chats().resolve(handoff_id, json_body(AgentIn).agent)))
+    return _by_agent(current_chats().resolve, handoff_id)
 
 
 @routes.post("/admin/turns/<int:turn_id>/correction")
