@@ -26,7 +26,8 @@ import os
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -96,6 +97,30 @@ def create_app(config: Config, *, import_name: str = __name__) -> Flask:
 def current_config() -> Config:
     """The Config of the app handling this request."""
     return current_app.config["TROIKA"]
+
+
+# --- what an app's module-level views serve ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    service: Any
+    settings: Mapping[str, Any]  # the app's troika.toml table
+
+
+def serve(bp: Blueprint, key: str, service: Any, settings: Mapping[str, Any]) -> None:
+    """Have every app that registers ``bp`` serve ``service`` with ``settings``, kept in ``app.extensions[key]``.
+
+    Views, module-level functions as in flaskr, read them back with ``served(key)``: so each app
+    (a test makes many) serves its own, and no view is a closure.
+    """
+    state = Served(service, settings)
+    bp.record_once(lambda setup: setup.app.extensions.__setitem__(key, state))
+
+
+def served(key: str) -> Served:
+    """What the app handling this request serves under ``key`` (see ``serve``)."""
+    return current_app.extensions[key]
 
 
 # --- secret key -------------------------------------------------------------------------

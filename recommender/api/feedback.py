@@ -7,11 +7,11 @@ from flask import jsonify
 from shared.web import json_body, query_args
 
 from ..blueprint_state import current_service
-from .routes import RouteGroup, documented_as
+from .routes import documented_as, resource_routes
 from .schemas import Affected, FeedbackCursor, FeedbackList, FeedbackOut, FeedbackPageOut
 from .wire import affected, as_feedback, feedback_out
 
-routes = RouteGroup("feedback")
+routes = resource_routes("feedback")
 POSTED = dict(body=FeedbackList, response=Affected, errors=(400, 401, 403, 404, 413, 415))
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import jsonify
 
 from ..blueprint_state import current_service
-from .routes import RouteGroup
+from .routes import resource_routes
 
-routes = RouteGroup("health")
+routes = resource_routes("health")
 
 
 @routes.get("/api/health/live")

@@ -7,11 +7,11 @@ from flask import jsonify
 from shared.web import json_body, query_args
 
 from ..blueprint_state import current_service
-from .routes import RouteGroup, documented_as
+from .routes import documented_as, resource_routes
 from .schemas import Affected, Cursor, ItemIn, ItemList, ItemOut, ItemPatch, ItemsOut, Page, Scored
 from .wire import SOURCE_HEADER, affected, as_item, item_out, parse_time, scored
 
-routes = RouteGroup("items")
+routes = resource_routes("items")
 
 
 @routes.post("/api/item")

@@ -7,11 +7,11 @@ from flask import request
 from shared.web import json_body, query_args
 
 from ..blueprint_state import current_service
-from .routes import RouteGroup, documented_as
+from .routes import documented_as, resource_routes
 from .schemas import Page, Recommended, ScoreIn, Scored, SessionFeedback
 from .wire import as_feedback, scored
 
-routes = RouteGroup("recommend")
+routes = resource_routes("recommend")
 
 
 @routes.get("/api/recommend/<user_id>", strict_slashes=False)

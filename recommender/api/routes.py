@@ -1,89 +1,30 @@
-"""Route groups: a resource's views as module-level functions, added to each blueprint ``make_blueprint`` builds.
+"""The API's route groups (``shared.route_groups``): every documented route needs the key and is rate limited.
 
-Flask's ``@bp.get`` needs the blueprint when the module is imported; here each app gets a
-blueprint (and an OpenAPI spec) of its own, so a group records its routes and adds them later::
+Each resource module holds one group of module-level views::
 
-    users = RouteGroup("users")
+    routes = resource_routes("users")
 
-    @users.post("/api/user")
+    @routes.post("/api/user")
     @documented_as(body=UserIn, response=Affected, errors=(400, 401, 403, 413, 415))
     def insert_user(): ...
-
-    users.register(bp, spec)     # in make_blueprint: the routes in the order they were declared
-
-Stacked route decorators record the inner one first, as Flask's do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint
-
-from shared.openapi import documented
+from shared import route_groups
 
 KEY = {"api_key": []}  # the OpenAPI security scheme of every documented route: X-API-Key
 RATE_LIMITED = 429  # every documented route is behind the rate limit
 
 
-def documented_as(*, errors: Iterable[int], tags: Iterable[str] | None = None, **description: Any) -> Callable:
-    """Describe a view for the OpenAPI spec (``shared.openapi.documented``'s arguments; tags: the group's by default)."""
-
-    def describe(view: Callable) -> Callable:
-        view.api_description = {"errors": (*errors, RATE_LIMITED), "tags": tags, **description}
-        return view
-
-    return describe
+def resource_routes(tag: str) -> route_groups.RouteGroup:
+    """The group of one resource's routes, tagged ``tag`` in the OpenAPI description."""
+    return route_groups.RouteGroup(tag, security=KEY)
 
 
-@dataclass(frozen=True)
-class Route:
-    method: str
-    rule: str
-    view: Callable
-    options: dict
-
-
-@dataclass
-class RouteGroup:
-    tag: str
-    routes: list[Route] = field(default_factory=list)
-
-    def route(self, method: str, rule: str, **options: Any) -> Callable:
-        def record(view: Callable) -> Callable:
-            self.routes.append(Route(method, rule, view, options))
-            return view
-
-        return record
-
-    def get(self, rule: str, **options: Any) -> Callable:
-        return self.route("GET", rule, **options)
-
-    def post(self, rule: str, **options: Any) -> Callable:
-        return self.route("POST", rule, **options)
-
-    def put(self, rule: str, **options: Any) -> Callable:
-        return self.route("PUT", rule, **options)
-
-    def patch(self, rule: str, **options: Any) -> Callable:
-        return self.route("PATCH", rule, **options)
-
-    def delete(self, rule: str, **options: Any) -> Callable:
-        return self.route("DELETE", rule, **options)
-
-    def register(self, bp: Blueprint, spec) -> None:
-        """Add the routes to ``bp``, each documented view described in ``spec``."""
-        served: dict[Callable, Callable] = {}  # one wrapped view per function: Flask refuses two under one endpoint
-        for route in self.routes:
-            if route.view not in served:
-                served[route.view] = self._described(route.view, spec)
-            bp.add_url_rule(route.rule, view_func=served[route.view], methods=[route.method], **route.options)
-
-    def _described(self, view: Callable, spec) -> Callable:
-        description = getattr(view, "api_description", None)
-        if description is None:
-            return view
-        tags = description["tags"] if description["tags"] is not None else [self.tag]
-        return documented(spec, **{**description, "tags": tags}, security=KEY)(view)
+def documented_as(*, errors: Iterable[int], **description: Any) -> Callable:
+    """Describe a view for the OpenAPI spec (``shared.route_groups.documented_as``), 429 among its errors."""
+    return route_groups.documented_as(errors=(*errors, RATE_LIMITED), **description)

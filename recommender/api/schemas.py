@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from shared.openapi import keep_component_names
+
 ID_PATTERN = r"^[^/]*[^/ \t\r\n\f\v][^/]*$"  # no '/', not blank: the catalogue's rule, spelt the same in every regex flavour
 ID = Field(min_length=1, max_length=256, pattern=ID_PATTERN)
 
@@ -144,10 +146,4 @@ class FeedbackPageOut(BaseModel):
     Feedback: list[FeedbackOut]
 
 
-# spectree names each OpenAPI component after its model and a hash of the model's module; these
-# models lived in ``recommender.api`` itself until it was split, and keep its names, so clients
-# generated from the description (their class names come from these) do not change.
-for _model in [value for value in list(globals().values()) if isinstance(value, type) and issubclass(value, BaseModel)]:
-    if _model.__module__ == __name__:
-        _model.__module__ = __package__
-del _model
+keep_component_names(globals(), __package__)  # the names they had in recommender.api, before it was split

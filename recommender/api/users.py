@@ -7,11 +7,11 @@ from flask import jsonify
 from shared.web import json_body, query_args
 
 from ..blueprint_state import current_service
-from .routes import RouteGroup, documented_as
+from .routes import documented_as, resource_routes
 from .schemas import Affected, Cursor, UserIn, UserList, UserOut, UsersOut
 from .wire import affected
 
-routes = RouteGroup("users")
+routes = resource_routes("users")
 
 
 @routes.post("/api/user")
