@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from shared.cli import add_set_option
+from shared.encoder import BASE_MODEL_HELP
 from shared.errors import DataError
 
 EXAMPLES = """examples:
@@ -239,7 +240,7 @@ def register(subparsers) -> None:
     p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "
                    "N times the training time, one model to serve")
     add_set_option(p)
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("evaluate", help="JSON metrics of a trained model on labelled messages",
@@ -281,5 +282,5 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--eval-share", type=float, default=0.2, help="share of pairs held out to measure recall (0: none)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--base-model", help="encoder to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.set_defaults(func=cmd_tune_retrieval)
