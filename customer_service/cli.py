@@ -24,6 +24,7 @@ from pathlib import Path
 
 from shared.cli import add_set_option, add_strict_option
 from shared.datafiles import FileReports, print_skipped_rows
+from shared.encoder import BASE_MODEL_HELP
 from shared.errors import DataError
 
 EXAMPLES = """examples:
@@ -251,7 +252,7 @@ def register(subparsers) -> None:
     p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "
                    "N times the training time, one model to serve")
     add_set_option(p)
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     add_strict_option(p)
     p.set_defaults(func=cmd_train)
 
@@ -296,6 +297,6 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--eval-share", type=float, default=0.2, help="share of pairs held out to measure recall (0: none)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--base-model", help="encoder to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     add_strict_option(p)
     p.set_defaults(func=cmd_tune_retrieval)

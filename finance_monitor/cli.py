@@ -31,6 +31,7 @@ from pathlib import Path
 
 from shared.cli import add_set_option, add_strict_option
 from shared.datafiles import print_skipped_rows
+from shared.encoder import BASE_MODEL_HELP
 
 EXAMPLES = """examples:
   troika finance train --mode fast --out var/models/sentiment \\
@@ -240,7 +241,7 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
     add_set_option(p)
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_train)

