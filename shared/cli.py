@@ -66,8 +66,9 @@ def add_strict_option(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> str:
-    from .classifier import TextClassifier, config_from_cli
+    from .classifier import TextClassifier
     from .datafiles import FileReports, print_skipped_rows, read_labelled
+    from .finetune_config import config_from_cli
 
     skipped = FileReports(strict=args.strict)
     texts, labels = read_labelled(args.train, args.text_col, args.label_col, skipped.new(args.train))
