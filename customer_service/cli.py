@@ -54,7 +54,7 @@ def _with_oos(texts: list[str], intents: list[str], oos_file: Path | None, skipp
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import config_from_cli
+    from shared.finetune_config import config_from_cli
 
     from .oos import OutOfScopeDetector
     from .policy import choose_thresholds

@@ -38,13 +38,13 @@ from pathlib import Path
 import customer_service
 from shared.artifacts import ActiveWatcher, ArtifactStore
 from shared.biencoder import load_biencoder
-from shared.classifier import FineTuneConfig
 from shared.config import Config
 from shared.continual import hold_out_per_label
 from shared.embeddings import Embedder
 from shared.encoder import resolve_encoder
 from shared.datafiles import FileReports
 from shared.errors import ConfigError
+from shared.finetune_config import FineTuneConfig
 from shared.server import Plugin
 from shared.storage import engine_for, migrate
 

@@ -48,7 +48,7 @@ EXAMPLES = """examples:
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import config_from_cli
+    from shared.finetune_config import config_from_cli
 
     from .sentiment import SentimentModel
 
@@ -59,8 +59,8 @@ def cmd_train(args) -> str:
                                  reports=reports, strict=args.strict)
     out = model.save(args.out)
     clf = model.classifier
-    summary = f"trained a {args.mode} sentiment model on {clf.metrics_['train_examples']} examples from {len(args.train)} file(s)"
-    validation = clf.metrics_.get("validation")
+    summary = f"trained a {args.mode} sentiment model on {clf.metrics['train_examples']} examples from {len(args.train)} file(s)"
+    validation = clf.metrics.get("validation")
     if validation:
         summary += f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}"
     summary += f", in {time.perf_counter() - start:.0f}s → {out}"

@@ -99,7 +99,7 @@ def demo_model_dir(var_dir: Path) -> Path:
 
 def ensure_demo_model(var_dir: Path, *, base_model: str | None = None, progress: bool = True) -> Path:
     """The demo model directory, trained in fast mode (seconds) when it is missing."""
-    from shared.classifier import FineTuneConfig
+    from shared.finetune_config import FineTuneConfig
 
     from .sentiment import SentimentModel
 

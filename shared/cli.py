@@ -54,7 +54,7 @@ def _load_any(model_dir: Path):
 
 
 def add_set_option(parser: argparse.ArgumentParser) -> None:
-    """``--set KEY=VALUE`` on a command that trains (read by ``shared.classifier.parse_overrides``), so any
+    """``--set KEY=VALUE`` on a command that trains (read by ``shared.finetune_config.parse_overrides``), so any
     recipe tried in bench/ can be run again by the command that trains for real."""
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training setting (a FineTuneConfig field), repeatable: e.g. --set learning_rate=1e-4 "
@@ -68,8 +68,9 @@ def add_strict_option(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> str:
-    from .classifier import TextClassifier, config_from_cli
+    from .classifier import TextClassifier
     from .datafiles import FileReports, print_skipped_rows, read_labelled
+    from .finetune_config import config_from_cli
 
     skipped = FileReports(strict=args.strict)
     texts, labels = read_labelled(args.train, args.text_col, args.label_col, skipped.new(args.train))
