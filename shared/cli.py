@@ -189,15 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("run", help="serve every app on one port (trains missing demo models first)")
-    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("config", help="print every setting with its value, default and meaning")
-    p.add_argument("--config", type=Path, help="troika.toml to read")
-    p.set_defaults(func=cmd_config)
+    _add_server_commands(sub)
 
     p = sub.add_parser(
         "train-classifier",
@@ -247,6 +239,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, required=True, help="model store directory")
     p.set_defaults(func=cmd_rollback)
 
+    _add_models_command(sub)
+    _add_app_commands(sub)
+    return parser
+
+
+def _add_server_commands(sub) -> None:
+    p = sub.add_parser("run", help="serve every app on one port (trains missing demo models first)")
+    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("config", help="print every setting with its value, default and meaning")
+    p.add_argument("--config", type=Path, help="troika.toml to read")
+    p.set_defaults(func=cmd_config)
+
+
+def _add_models_command(sub) -> None:
     p = sub.add_parser(
         "models",
         help="list the encoders a model can start from (size, licence, speed, installed?)",
@@ -260,9 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     install = models.add_parser("install", help="assemble a named encoder now and check every file's sha256")
     install.add_argument("name", choices=list(ENCODERS), help="encoder name")
     install.set_defaults(func=cmd_models_install)
-
-    _add_app_commands(sub)
-    return parser
 
 
 def _add_app_commands(sub) -> None:
