@@ -39,8 +39,9 @@ def write(name: str, result: dict) -> None:
 
 
 def train(args) -> None:
-    from shared.classifier import FineTuneConfig, TextClassifier, parse_overrides
+    from shared.classifier import TextClassifier
     from shared.datafiles import read_labelled
+    from shared.finetune_config import FineTuneConfig, parse_overrides
 
     train_texts, train_labels = read_labelled(args.data / "train.csv")
     val_texts, val_labels = read_labelled(args.data / "validation.csv")
@@ -60,11 +61,11 @@ def train(args) -> None:
             "config": {k: v for k, v in vars(config).items()},
             "validation_accuracy": report["accuracy"],
             "validation_macro_f1": report["macro_f1"],
-            "ece_before_calibration": clf.metrics_.get("ece_before_calibration"),
+            "ece_before_calibration": clf.metrics.get("ece_before_calibration"),
             "ece_after_calibration": report["ece"],
-            "temperature": clf.temperature_,
-            "linear_probe": clf.metrics_.get("linear_probe"),
-            "interpolation": clf.metrics_.get("interpolation"),
+            "temperature": clf.temperature,
+            "linear_probe": clf.metrics.get("linear_probe"),
+            "interpolation": clf.metrics.get("interpolation"),
             "train_wall_seconds": round(seconds, 1),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "epochs_run": max((e.get("epoch", 0) for e in getattr(clf, "training_log_", [])), default=None),

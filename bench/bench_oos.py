@@ -91,7 +91,7 @@ def run(args) -> dict:
 
     from customer_service.intent_files import OUT_OF_SCOPE, read_clinc150
     from customer_service.oos import OutOfScopeDetector
-    from shared.classifier import FineTuneConfig
+    from shared.finetune_config import FineTuneConfig
 
     splits = read_clinc150(args.data / "data_full_trainval.json")
     train, val = splits.train, splits.validation

@@ -46,7 +46,7 @@ def throughput(model, texts: list[str]) -> float:
 def run(args) -> dict:
     from finance_monitor.scoring.sentiment import SentimentModel
     from finance_monitor.scoring.sentiment_data import read_sentiment_file
-    from shared.classifier import config_from_cli
+    from shared.finetune_config import config_from_cli
 
     files = {name: args.data / folder for name, folder in SETS.items()}
     config = config_from_cli(args.mode, args.set)
@@ -94,11 +94,11 @@ def run(args) -> dict:
         "command": command,
         "config": {k: v for k, v in vars(config).items()},
         "validation": accuracy,
-        "ece_before_calibration": model.classifier.metrics_.get("ece_before_calibration"),
-        "ece_after_calibration": model.classifier.metrics_.get("ece_after_calibration"),
-        "temperature": model.classifier.temperature_,
-        "linear_probe": model.classifier.metrics_.get("linear_probe"),
-        "interpolation": model.classifier.metrics_.get("interpolation"),
+        "ece_before_calibration": model.classifier.metrics.get("ece_before_calibration"),
+        "ece_after_calibration": model.classifier.metrics.get("ece_after_calibration"),
+        "temperature": model.classifier.temperature,
+        "linear_probe": model.classifier.metrics.get("linear_probe"),
+        "interpolation": model.classifier.metrics.get("interpolation"),
         "epochs_run": max((e.get("epoch", 0) for e in getattr(model.classifier, "training_log_", [])), default=None),
         "train_wall_seconds": None if train_seconds is None else round(train_seconds, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

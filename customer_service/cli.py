@@ -1,7 +1,7 @@
 """``troika cs ...``: train and evaluate the support bot's intent model and out-of-scope detector.
 
-    troika cs train --intents TRAIN --validation VAL [--oos-train F] [--oos-validation F] [--mode full|fast] --out DIR
-    troika cs evaluate --model DIR --data TEST [--oos F]
+    troika cs train --intents TRAIN --validation VAL [--oos-train F] [--oos-validation F] [--mode full|fast] --out DIR [--strict]
+    troika cs evaluate --model DIR --data TEST [--oos F] [--strict]
     troika cs chat [--model DIR --responses F] [--knowledge F ...]   # a terminal conversation (demo bank by default)
     troika cs retrain [--config troika.toml] [--tolerance 0.0]       # learn from feedback; promote if not worse
     troika cs tune-retrieval --knowledge F [F ...] [--questions F] --out DIR   # fine-tune the knowledge base's encoder
@@ -9,6 +9,9 @@
 Intent files are CSV/JSONL ``text,intent`` (BANKING77's ``text,category`` as it is), the CLINC150
 JSON layout or Rasa ``nlu.yml``; rows whose intent is ``oos`` / ``out_of_scope`` are out-of-scope
 examples. ``--oos*`` files are CSV/JSONL with a ``text`` column (an intent column is ignored).
+A bad row in any file a command reads (an empty text or intent, a short row, a broken JSON line,
+a bad template) is skipped and listed on stderr with its line and reason, and the one-line summary
+ends with the count; ``--strict`` stops at the first instead.
 Errors are TroikaError, printed by ``shared.cli.main`` as one line with exit status 2.
 """
 
@@ -19,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option
+from shared.cli import add_set_option, add_strict_option
+from shared.datafiles import FileReports, print_skipped_rows
+from shared.encoder import BASE_MODEL_HELP
 from shared.errors import DataError
 
 EXAMPLES = """examples:
@@ -29,11 +34,11 @@ EXAMPLES = """examples:
 """
 
 
-def _examples(path: Path, split: str):
+def _examples(path: Path, split: str, skipped: FileReports):
     """(texts, intents) of a file; a CLINC150 JSON file gives its ``split`` (train or validation)."""
     from .intent_files import IntentSplits, load_intents
 
-    loaded = load_intents(path)
+    loaded = load_intents(path, skipped.new(path))
     if isinstance(loaded, IntentSplits):
         loaded = getattr(loaded, split)
     if not loaded.texts:
@@ -41,22 +46,23 @@ def _examples(path: Path, split: str):
     return list(loaded.texts), list(loaded.intents)
 
 
-def _with_oos(texts: list[str], intents: list[str], oos_file: Path | None) -> tuple[list[str], list[str]]:
+def _with_oos(texts: list[str], intents: list[str], oos_file: Path | None, skipped: FileReports) -> tuple[list[str], list[str]]:
     from .intent_files import OUT_OF_SCOPE, normalise_label, read_oos_texts
 
-    extra = read_oos_texts(oos_file) if oos_file else []
+    extra = read_oos_texts(oos_file, report=skipped.new(oos_file)) if oos_file else []
     return texts + extra, [normalise_label(i) for i in intents] + [OUT_OF_SCOPE] * len(extra)
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import config_from_cli
+    from shared.finetune_config import config_from_cli
 
     from .oos import OutOfScopeDetector
     from .policy import choose_thresholds
 
     # Read every file first: a bad one fails in a second, not after training.
-    train = _with_oos(*_examples(args.intents, "train"), args.oos_train)
-    val_texts, val_intents = _with_oos(*_examples(args.validation, "validation"), args.oos_validation)
+    skipped = FileReports(strict=args.strict)
+    train = _with_oos(*_examples(args.intents, "train", skipped), args.oos_train, skipped)
+    val_texts, val_intents = _with_oos(*_examples(args.validation, "validation", skipped), args.oos_validation, skipped)
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed, soup=args.soup)
     start = time.perf_counter()
     detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
@@ -67,7 +73,8 @@ def cmd_train(args) -> str:
     rates = detector.validation_[detector.method_]
     return (f"trained a {args.mode} intent model on {len(train[0])} examples ({len(detector.intents_)} intents), "
             f"out-of-scope method {detector.method_}; validation in-scope accuracy {rates['in_scope_accuracy']:.4f}, "
-            f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s → {out}")
+            f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s → {out}"
+            + print_skipped_rows(skipped.reports))
 
 
 def evaluate(detector, texts: list[str], intents: list[str], *, oos_action: str = "reply") -> dict:
@@ -114,7 +121,9 @@ def evaluate(detector, texts: list[str], intents: list[str], *, oos_action: str 
 def cmd_evaluate(args) -> None:
     from .oos import OutOfScopeDetector
 
-    texts, intents = _with_oos(*_examples(args.data, "validation"), args.oos)  # read first: a bad file fails before a model loads
+    skipped = FileReports(strict=args.strict)
+    # Read first: a bad file fails before a model loads.
+    texts, intents = _with_oos(*_examples(args.data, "validation", skipped), args.oos, skipped)
     from .oos import ONNX_DIR
 
     if args.runtime == "onnx" and not (args.model / ONNX_DIR).is_dir():
@@ -125,7 +134,7 @@ def cmd_evaluate(args) -> None:
     summary = f"{report['n']} messages: accuracy {report['accuracy']:.4f}, in-scope accuracy {report['in_scope_accuracy']:.4f}"
     if report["oos_recall"] is not None:
         summary += f", out-of-scope recall {report['oos_recall']:.4f}"
-    print(summary, file=sys.stderr)
+    print(summary + print_skipped_rows(skipped.reports), file=sys.stderr)
 
 
 def cmd_chat(args) -> str:
@@ -137,7 +146,10 @@ def cmd_chat(args) -> str:
     if args.model and not args.responses:
         raise DataError("--model needs --responses (the answers per intent, YAML or JSON)")
     paths = {"model": args.model, "responses": args.responses, "knowledge": args.knowledge or []} if args.model else DEMO_FILES
-    bot = build_bot(paths, progress=not args.quiet)
+    skipped = FileReports(strict=args.strict)
+    bot = build_bot(paths, progress=not args.quiet, skipped=skipped)
+    if skipped.reports:
+        print("read the bot's files" + print_skipped_rows(skipped.reports), file=sys.stderr)
     print("Type a message; an empty line or Ctrl-D ends the conversation.", file=sys.stderr)
     history: list = []
     for line in sys.stdin:
@@ -192,8 +204,9 @@ def cmd_tune_retrieval(args) -> str:
 
     from .knowledge_files import read_knowledge, read_questions
 
-    passages = read_knowledge(args.knowledge)
-    questions = read_questions(args.questions) if args.questions else []
+    skipped = FileReports(strict=args.strict)
+    passages = read_knowledge(args.knowledge, skipped.reports, args.strict)
+    questions = read_questions(args.questions, skipped.new(args.questions)) if args.questions else []
     pairs = retrieval_pairs(passages, questions)
     if len(pairs) < 4:
         raise DataError(f"only {len(pairs)} question/passage pairs: fine-tuning needs at least 4 (FAQ rows or --questions)")
@@ -208,7 +221,7 @@ def cmd_tune_retrieval(args) -> str:
         before, after = metrics["eval_before"], metrics["eval_after"]
         summary += (f"; {held} held-out pairs: recall@1 {before['recall@1']:.3f} → {after['recall@1']:.3f}, "
                     f"recall@5 {before['recall@5']:.3f} → {after['recall@5']:.3f}")
-    return summary + '. Serve it with [customer_service] retrieval_model = "' + str(out) + '"'
+    return summary + print_skipped_rows(skipped.reports) + '. Serve it with [customer_service] retrieval_model = "' + str(out) + '"'
 
 
 def register(subparsers) -> None:
@@ -239,7 +252,8 @@ def register(subparsers) -> None:
     p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "
                    "N times the training time, one model to serve")
     add_set_option(p)
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
+    add_strict_option(p)
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("evaluate", help="JSON metrics of a trained model on labelled messages",
@@ -252,6 +266,7 @@ def register(subparsers) -> None:
                    help="the server's [customer_service] oos_action: which path an unanswerable message's share is reported under")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="torch: the model as trained (default); onnx: the int8 encoder the server answers with")
+    add_strict_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = verbs.add_parser("chat", help="talk to the bot in the terminal (the demo bank unless --model is given)",
@@ -259,6 +274,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", type=Path, metavar="DIR", help="directory written by troika cs train")
     p.add_argument("--responses", type=Path, metavar="F", help="answers per intent (YAML or JSON); needed with --model")
     p.add_argument("--knowledge", type=Path, nargs="+", metavar="F", help="knowledge base: FAQ CSV/JSONL and Markdown files or folders")
+    add_strict_option(p)
     p.set_defaults(func=cmd_chat)
 
     p = verbs.add_parser("retrain", help="learn from feedback and promote the new model if it is not worse",
@@ -281,5 +297,6 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--eval-share", type=float, default=0.2, help="share of pairs held out to measure recall (0: none)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--base-model", help="encoder to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
+    add_strict_option(p)
     p.set_defaults(func=cmd_tune_retrieval)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Engine
 
 from shared.errors import ConflictError, DataError, NotFoundError
@@ -57,8 +58,11 @@ class Turn:
     client_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Handoff:
+class Handoff(BaseModel):
+    """A session handed to people, as stored; also the agents' API's JSON (``web.schemas.HandoffOut``)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     session_id: str
     status: str
@@ -74,7 +78,7 @@ def _turn(row) -> Turn:
 
 
 def _handoff(row) -> Handoff:
-    return Handoff(**{k: row._mapping[k] for k in Handoff.__dataclass_fields__})
+    return Handoff(**{k: row._mapping[k] for k in Handoff.model_fields})
 
 
 class Conversations:

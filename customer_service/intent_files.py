@@ -8,7 +8,10 @@
 
 Out-of-scope examples carry the one label ``OUT_OF_SCOPE`` whatever their file called them
 (CLINC150's ``oos``), so every later step has a single name to test for. Every problem with a
-file is a ``DataError`` whose one-line message names the file and what is wrong.
+file is a ``DataError`` whose one-line message names the file and what is wrong. A bad row (an
+empty text or intent, a broken line, a malformed CLINC150 pair or Rasa example) is skipped into
+the ``RowReport`` a caller passes, with its line (or place) and reason; a caller that passes
+none gets the error instead, so nothing is dropped unseen.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.datafiles import read_labelled, read_texts
+from shared.datafiles import RowReport, read_labelled, read_texts
 from shared.errors import DataError
 
 OUT_OF_SCOPE = "out_of_scope"
@@ -76,20 +79,19 @@ class IntentSplits:
     extra: dict = field(default_factory=dict)
 
 
-def read_intents(path: str | Path, text_col: str | None = None, intent_col: str | None = None) -> IntentExamples:
+def read_intents(path: str | Path, text_col: str | None = None, intent_col: str | None = None,
+                 report: RowReport | None = None) -> IntentExamples:
     """A CSV (with a header) or JSONL file of ``text,intent`` rows; the column names are found as
-    ``shared.datafiles`` finds them (``category`` and ``label`` work too)."""
-    texts, intents = read_labelled(path, text_col, intent_col)
+    ``shared.datafiles`` finds them (``category`` and ``label`` work too). Bad rows (an empty text
+    or intent, too few fields, a broken JSON line) go into ``report``, else they are errors."""
+    texts, intents = read_labelled(path, text_col, intent_col, report)
     return IntentExamples(texts, intents, str(path))
 
 
-def read_oos_texts(path: str | Path, text_col: str | None = None) -> list[str]:
-    """Out-of-scope sentences from a CSV/JSONL file; an intent column, if any, is ignored."""
-    texts = read_texts(path, text_col)
-    for number, text in enumerate(texts, 2 if Path(path).suffix.lower() == ".csv" else 1):
-        if not text.strip():
-            raise DataError(f"{path}: row {number} has an empty text")
-    return texts
+def read_oos_texts(path: str | Path, text_col: str | None = None, report: RowReport | None = None) -> list[str]:
+    """Out-of-scope sentences from a CSV/JSONL file; an intent column, if any, is ignored. Rows
+    with an empty text go into ``report``, else they are errors."""
+    return read_texts(path, text_col, report if report is not None else RowReport(str(path), strict=True))
 
 
 # ---- CLINC150 -------------------------------------------------------------------------------
@@ -98,29 +100,33 @@ def read_oos_texts(path: str | Path, text_col: str | None = None) -> list[str]:
 _CLINC_SPLITS = {"train": ("train", "oos_train"), "validation": ("val", "oos_val"), "test": ("test", "oos_test")}
 
 
-def _clinc_pairs(path: Path, data: dict, key: str) -> IntentExamples:
+def _clinc_pairs(path: Path, data: dict, key: str, report: RowReport) -> IntentExamples:
     rows = data.get(key, [])
     if not isinstance(rows, list):
         raise DataError(f"{path}: {key!r} must be a list of [text, intent] pairs")
     texts, intents = [], []
     for i, row in enumerate(rows):
+        # One JSON document has no useful line numbers: a bad pair is named by its split and index.
         if not (isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) for v in row)):
-            raise DataError(f"{path}: {key}[{i}] is not a [text, intent] pair of strings")
-        if not row[0].strip() or not row[1].strip():
-            raise DataError(f"{path}: {key}[{i}] has an empty text or intent")
-        texts.append(row[0])
-        intents.append(row[1])
+            report.skip(f"{key}[{i}]", "not a [text, intent] pair of strings")
+        elif not row[0].strip() or not row[1].strip():
+            report.skip(f"{key}[{i}]", "empty text or intent")
+        else:
+            texts.append(row[0])
+            intents.append(row[1])
     examples = IntentExamples(texts, intents, f"{path}:{key}")
     if key.startswith("oos_") and examples.labels:
         raise DataError(f"{path}: {key} should hold only out-of-scope rows, found intent {examples.labels[0]!r}")
     return examples
 
 
-def read_clinc150(path: str | Path) -> IntentSplits:
+def read_clinc150(path: str | Path, report: RowReport | None = None) -> IntentSplits:
     """The CLINC150 JSON layout (``data_full.json`` or ``data_full_trainval.json``): lists of
     ``[text, intent]`` under ``train``/``val`` (in-scope) and ``oos_train``/``oos_val``; each split
-    comes back with its out-of-scope rows appended under ``OUT_OF_SCOPE``."""
+    comes back with its out-of-scope rows appended under ``OUT_OF_SCOPE``. A malformed pair goes
+    into ``report``, else it is an error."""
     path = Path(path)
+    report = report if report is not None else RowReport(str(path), strict=True)
     data = _read_json(path)
     if not isinstance(data, dict) or "train" not in data or "val" not in data:
         found = ", ".join(sorted(data)) if isinstance(data, dict) else type(data).__name__
@@ -128,7 +134,7 @@ def read_clinc150(path: str | Path) -> IntentSplits:
     splits = {}
     for name, (in_key, oos_key) in _CLINC_SPLITS.items():
         if in_key in data:
-            splits[name] = _clinc_pairs(path, data, in_key) + _clinc_pairs(path, data, oos_key)
+            splits[name] = _clinc_pairs(path, data, in_key, report) + _clinc_pairs(path, data, oos_key, report)
     if not len(splits["train"].in_scope()):
         raise DataError(f"{path}: the train split holds no in-scope examples")
     return IntentSplits(splits["train"], splits["validation"], splits.get("test"))
@@ -172,54 +178,66 @@ def read_yaml(path: Path):
         raise DataError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
 
 
-def _rasa_examples(path: Path, intent: str, examples) -> list[str]:
+def _rasa_examples(intent: str, examples, report: RowReport) -> list[str]:
+    """The intent's sentences; a malformed example (or none at all) is a bad row named by its intent."""
+    where = f"intent {intent!r}"
     if isinstance(examples, str):  # the block form: "examples: |" then "- text" lines
-        lines = [line.strip() for line in examples.splitlines() if line.strip()]
-        bad = [line for line in lines if not line.startswith("- ")]
-        if bad:
-            raise DataError(f"{path}: intent {intent!r}: example line {bad[0]!r} does not start with '- '")
-        return [_strip_entities(line[2:]) for line in lines]
+        texts = []
+        for line in (line.strip() for line in examples.splitlines()):
+            if line.startswith("- "):
+                texts.append(_strip_entities(line[2:]))
+            elif line:
+                report.skip(where, f"example line {line!r} does not start with '- '")
+        return texts
     if isinstance(examples, list):  # the long form: a list of {"text": ..., "metadata": ...}
         texts = []
         for item in examples:
-            if not (isinstance(item, dict) and isinstance(item.get("text"), str)):
-                raise DataError(f"{path}: intent {intent!r}: each example in the list form needs a 'text' string")
-            texts.append(_strip_entities(item["text"]))
+            if isinstance(item, dict) and isinstance(item.get("text"), str):
+                texts.append(_strip_entities(item["text"]))
+            else:
+                report.skip(where, f"each example in the list form needs a 'text' string, got {item!r}")
         return texts
-    raise DataError(f"{path}: intent {intent!r} has no examples (expected 'examples: |' and '- text' lines)")
+    report.skip(where, "no examples (expected 'examples: |' and '- text' lines)")
+    return []
 
 
-def read_rasa_nlu(path: str | Path) -> IntentExamples:
+def read_rasa_nlu(path: str | Path, report: RowReport | None = None) -> IntentExamples:
     """Intent examples of a Rasa ``nlu.yml`` (Rasa 2/3 format). Synonyms, regexes and lookup
-    tables are skipped (they carry no labelled sentences); entity markup is removed."""
+    tables are skipped (they carry no labelled sentences); entity markup is removed. A malformed
+    entry or example goes into ``report``, else it is an error."""
     path = Path(path)
+    report = report if report is not None else RowReport(str(path), strict=True)
     data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("nlu"), list):
         raise DataError(f"{path}: not Rasa NLU data (expected a top-level 'nlu:' list)")
     texts, intents = [], []
-    for item in data["nlu"]:
+    for number, item in enumerate(data["nlu"], 1):
         if not isinstance(item, dict):
-            raise DataError(f"{path}: each 'nlu' entry must be a mapping, got {item!r}")
+            report.skip(f"nlu entry {number}", f"not a mapping: {item!r}")
+            continue
         if "intent" not in item:
             continue
         intent = str(item["intent"]).strip()
         if not intent:
-            raise DataError(f"{path}: an 'nlu' entry has an empty intent name")
-        for text in _rasa_examples(path, intent, item.get("examples")):
+            report.skip(f"nlu entry {number}", "empty intent name")
+            continue
+        for text in _rasa_examples(intent, item.get("examples"), report):
             if text:
                 texts.append(text)
                 intents.append(intent)
+    if not texts and report.count:
+        report.finish(0)
     if not texts:
         raise DataError(f"{path}: no intent examples found")
     return IntentExamples(texts, intents, str(path))
 
 
-def load_intents(path: str | Path) -> IntentExamples | IntentSplits:
+def load_intents(path: str | Path, report: RowReport | None = None) -> IntentExamples | IntentSplits:
     """Dispatch on the file type: .csv/.jsonl → ``read_intents``, .json → CLINC150 layout,
-    .yml/.yaml → Rasa NLU."""
+    .yml/.yaml → Rasa NLU; ``report`` collects the bad rows, as each reader says."""
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
-        return read_clinc150(path)
+        return read_clinc150(path, report)
     if suffix in (".yml", ".yaml"):
-        return read_rasa_nlu(path)
-    return read_intents(path)
+        return read_rasa_nlu(path, report)
+    return read_intents(path, report=report)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.datafiles import read_rows
+from shared.datafiles import RowReport, good_rows, readable_rows
 from shared.errors import DataError
 
 FAQ_SUFFIXES = (".csv", ".jsonl", ".ndjson")
@@ -38,24 +38,32 @@ class Passage:
         return f"{self.title}\n{self.text}" if self.title else self.text
 
 
-def read_faq(path: str | Path) -> list[Passage]:
-    """Question/answer rows; ``url`` (optional) becomes the source, ``id`` (optional) the id."""
+def read_faq(path: str | Path, report: RowReport | None = None) -> list[Passage]:
+    """Question/answer rows; ``url`` (optional) becomes the source, ``id`` (optional) the id.
+    A bad row (an empty question or answer, an id used before, a broken line) goes into
+    ``report``, else it is an error; missing columns are always one."""
     path = Path(path)
-    rows = read_rows(path)
-    columns = list(rows[0])
+    report = report if report is not None else RowReport(str(path), strict=True)
+    columns, rows = readable_rows(path, report)
     missing = [c for c in ("question", "answer") if c not in columns]
     if missing:
         raise DataError(f"{path}: no column {missing[0]!r} (a knowledge base needs question,answer[,url]; columns: {', '.join(columns)})")
-    first = 2 if path.suffix.lower() == ".csv" else 1
-    passages = []
-    for number, row in enumerate(rows, first):
+    # Without an id column a passage is named by its row's place ("faq-3": the third row), bad rows
+    # counted, so skipping one does not rename the passages after it.
+    place = {number: i for i, (number, _) in enumerate(rows, 1)}
+    passages, seen = [], set()
+    for number, row in good_rows(rows, report):
         question, answer = str(row.get("question") or "").strip(), str(row.get("answer") or "").strip()
+        pid = str(row.get("id") or "").strip() or f"{path.stem}-{place[number]}"
         if not question or not answer:
-            raise DataError(f"{path}: row {number} has an empty {'question' if not question else 'answer'}")
-        pid = str(row.get("id") or "").strip() or f"{path.stem}-{number - first + 1}"
-        source = str(row.get("url") or "").strip() or f"{path.name}:{number}"
-        passages.append(Passage(pid, question, answer, source))
-    return _unique(passages, str(path))
+            report.skip(number, f"empty {'question' if not question else 'answer'}")
+        elif pid in seen:
+            report.skip(number, f"passage id {pid!r} occurs twice; ids must be unique")
+        else:
+            seen.add(pid)
+            passages.append(Passage(pid, question, answer, str(row.get("url") or "").strip() or f"{path.name}:{number}"))
+    report.finish(len(passages))
+    return passages
 
 
 def heading_anchor(heading: str, seen: dict[str, int]) -> str:
@@ -151,8 +159,11 @@ def _unique(passages: list[Passage], where: str) -> list[Passage]:
     return passages
 
 
-def read_knowledge(paths) -> list[Passage]:
-    """Passages from files and folders (searched recursively for .csv/.jsonl/.md, in name order)."""
+def read_knowledge(paths, reports: list[RowReport] | None = None, strict: bool = False) -> list[Passage]:
+    """Passages from files and folders (searched recursively for .csv/.jsonl/.md, in name order).
+
+    With ``reports`` (a list to fill, one RowReport per FAQ file) bad FAQ rows are skipped and
+    counted unless ``strict``; without it they are errors. Markdown has no rows to skip."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     passages = []
@@ -162,35 +173,37 @@ def read_knowledge(paths) -> list[Passage]:
             if not files:
                 raise DataError(f"{given}: no .csv, .jsonl or .md files in this folder")
             for file in files:
-                passages += _read_one(file, root=given)
+                passages += _read_one(file, root=given, reports=reports, strict=strict)
         else:
             # Ids relative to the file's folder ("guide.md#fees"): the same on every machine.
-            passages += _read_one(given, root=given.parent)
+            passages += _read_one(given, root=given.parent, reports=reports, strict=strict)
     return _unique(passages, "knowledge base")
 
 
-def _read_one(path: Path, root: Path | None) -> list[Passage]:
+def _read_one(path: Path, root: Path | None, reports: list[RowReport] | None, strict: bool) -> list[Passage]:
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
         return read_markdown(path, root=root)
     if suffix in FAQ_SUFFIXES:
-        return read_faq(path)
+        return read_faq(path, RowReport.added_to(reports, path, strict))
     raise DataError(f"{path}: unsupported knowledge-base file type {suffix or '(none)'}; use .csv, .jsonl or .md")
 
 
-def read_questions(path: str | Path) -> list[tuple[str, str | None]]:
+def read_questions(path: str | Path, report: RowReport | None = None) -> list[tuple[str, str | None]]:
     """Visitors' questions for a knowledge base, CSV/JSONL ``text,passage_id``: the passage that
     answers each, or an empty ``passage_id`` for a question none does (it must be handed off).
-    They tune the retrieval encoder and choose the retrieval threshold."""
-    from shared.datafiles import read_rows
-
-    rows = read_rows(path)
-    if not rows or "text" not in rows[0] or "passage_id" not in rows[0]:
+    They tune the retrieval encoder and choose the retrieval threshold. Rows with an empty text go
+    into ``report``, else they are errors."""
+    report = report if report is not None else RowReport(str(path), strict=True)
+    columns, rows = readable_rows(path, report)
+    if "text" not in columns or "passage_id" not in columns:
         raise DataError(f"{path}: expected the columns text,passage_id")
     questions = []
-    for number, row in enumerate(rows, 2 if Path(path).suffix.lower() == ".csv" else 1):
+    for number, row in good_rows(rows, report):
         text = str(row.get("text") or "").strip()
-        if not text:
-            raise DataError(f"{path}: row {number} has an empty text")
-        questions.append((text, str(row.get("passage_id") or "").strip() or None))
+        if text:
+            questions.append((text, str(row.get("passage_id") or "").strip() or None))
+        else:
+            report.skip(number, "empty 'text'")
+    report.finish(len(questions))
     return questions

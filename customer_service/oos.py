@@ -32,12 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from shared.artifacts import ONNX_EXPORT, atomic_dir, onnx_dir, verify_manifest, write_manifest
-from shared.classifier import FineTuneConfig, TextClassifier
+from shared.classifier import TextClassifier
 from shared.errors import ConfigError, DataError
+from shared.finetune_config import FineTuneConfig
 
 from .intent_files import OUT_OF_SCOPE, normalise_label
 from .oos_scorers import METHODS, CombinedScorer, make_scorer
-from .signals import KeepsFitEmbeddings, Signals, compute_signals, signals_from_embeddings
+from .signals import Signals, compute_signals, signals_for, signals_from_embeddings
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector", "choose_threshold", "outcome_rates"]
 
@@ -186,11 +187,11 @@ class OutOfScopeDetector:
         # The classifier only knows OUT_OF_SCOPE when it saw examples of it.
         eval_texts = val_texts if oos_texts else val_in_texts
         eval_intents = val_intents if oos_texts else val_in_intents
-        clf = KeepsFitEmbeddings(self.base_model, self.config)
+        clf = TextClassifier(self.base_model, self.config, keep_fit_embeddings=True)
         clf.fit(clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
         return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents))
 
-    def fit_scorers(self, clf: KeepsFitEmbeddings, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
+    def fit_scorers(self, clf: TextClassifier, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
                     validation: tuple[Sequence[str], Sequence[str]]) -> OutOfScopeDetector:
         """Fit every scorer and threshold around an already trained classifier (``fit`` trains one;
         retraining brings a warm-started one). The data is kept (``data_``), so a later retrain can
@@ -201,7 +202,7 @@ class OutOfScopeDetector:
         self.classifier_ = clf
         self.data_ = {"train": [train_texts, train_intents], "oos": oos_texts, "validation": [val_texts, val_intents]}
         clf_texts = train_texts + oos_texts
-        train = clf.signals_for(clf_texts)
+        train = signals_for(clf, clf_texts)
         in_rows = np.arange(len(train_texts))
         oos_signals = train.subset(np.arange(len(train_texts), len(clf_texts))) if oos_texts else None
         available = [m for m in METHODS if not (m in NEEDS_OOS_TRAINING and not oos_texts)
@@ -212,8 +213,8 @@ class OutOfScopeDetector:
         self.scorers_ = dict(parts)
         if "combined" in available:
             self.scorers_["combined"] = CombinedScorer(parts)
-        val = clf.signals_for(val_texts)
-        clf.fit_embeddings_ = {}  # free the memory: the kNN index keeps what it needs
+        val = signals_for(clf, val_texts)
+        clf.forget_fit_embeddings()  # free the memory: the kNN index keeps what it needs
         self.validation_ = self._tune(val, val_intents)
         self.thresholds_ = {m: report["threshold"] for m, report in self.validation_.items()}
         self.threshold_ = self.thresholds_[self.method_]

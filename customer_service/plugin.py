@@ -38,12 +38,13 @@ from pathlib import Path
 import customer_service
 from shared.artifacts import ActiveWatcher, ArtifactStore
 from shared.biencoder import load_biencoder
-from shared.classifier import FineTuneConfig
 from shared.config import Config
 from shared.continual import hold_out_per_label
 from shared.embeddings import Embedder
 from shared.encoder import resolve_encoder
+from shared.datafiles import FileReports
 from shared.errors import ConfigError
+from shared.finetune_config import FineTuneConfig
 from shared.server import Plugin
 from shared.storage import engine_for, migrate
 
@@ -90,26 +91,31 @@ def _paths(settings: dict, base: Path) -> dict:
 
 def build_bot(paths: dict, *, thresholds: dict | None = None, base_model: str | None = None, progress: bool = True,
               detector: OutOfScopeDetector | None = None, knowledge: KnowledgeBase | None = None,
-              handoff_intents=DEFAULT_HANDOFF_INTENTS, oos_action: str = "reply") -> IntentBot:
+              handoff_intents=DEFAULT_HANDOFF_INTENTS, oos_action: str = "reply", skipped: FileReports | None = None) -> IntentBot:
     """A ready bot: ``detector`` (else the model named in ``paths``, else one trained in fast mode on
     its intents), its answers, and ``knowledge`` (else the knowledge base in ``paths``, indexed
-    with torch). A trained model brings the thresholds chosen when it was trained."""
-    if detector is None:
-        detector = OutOfScopeDetector.load(paths["model"]) if paths.get("model") else _train_detector(paths, base_model, progress)
-    responses = read_responses(paths["responses"])
-    missing = responses.missing(detector.intents_)
-    if missing:
-        log.warning("no answer written for %d intent(s) (%s): those messages are handed off", len(missing), ", ".join(missing[:5]))
-    if knowledge is None:
-        knowledge = build_knowledge(paths, Embedder(base_model or None))
-    if knowledge is not None:
-        knowledge = knowledge.for_detector(detector)  # this model's examples, not the last one's
-    chosen = dict(getattr(detector, "extra_", {}).get("policy", {}))
-    if knowledge is not None and paths.get("knowledge_questions"):
-        chosen["retrieval"] = retrieval_threshold(knowledge, read_questions(paths["knowledge_questions"]))
-    thresholds = {**chosen, **(thresholds or {})}
-    policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
-    return IntentBot(detector, responses, knowledge, policy, handoff_intents=handoff_intents, oos_action=oos_action)
+    with torch). A trained model brings the thresholds chosen when it was trained.
+
+    The files' bad rows go into ``skipped`` (a CLI prints them); without it they are logged as
+    warnings and the bot is built from the good rows."""
+    with FileReports.or_logged(skipped, log) as skipped:
+        if detector is None:
+            detector = OutOfScopeDetector.load(paths["model"]) if paths.get("model") else _train_detector(paths, base_model, progress, skipped)
+        responses = read_responses(paths["responses"], skipped.new(paths["responses"]))
+        missing = responses.missing(detector.intents_)
+        if missing:
+            log.warning("no answer written for %d intent(s) (%s): those messages are handed off", len(missing), ", ".join(missing[:5]))
+        if knowledge is None:
+            knowledge = build_knowledge(paths, Embedder(base_model or None), skipped)
+        if knowledge is not None:
+            knowledge = knowledge.for_detector(detector)  # this model's examples, not the last one's
+        chosen = dict(getattr(detector, "extra_", {}).get("policy", {}))
+        if knowledge is not None and paths.get("knowledge_questions"):
+            questions = read_questions(paths["knowledge_questions"], skipped.new(paths["knowledge_questions"]))
+            chosen["retrieval"] = retrieval_threshold(knowledge, questions)
+        thresholds = {**chosen, **(thresholds or {})}
+        policy = PolicyThresholds(oos=detector.threshold_).override(thresholds or {})
+        return IntentBot(detector, responses, knowledge, policy, handoff_intents=handoff_intents, oos_action=oos_action)
 
 
 def retrieval_threshold(knowledge: KnowledgeBase, questions: list[tuple[str, str | None]]) -> float:
@@ -122,15 +128,18 @@ def retrieval_threshold(knowledge: KnowledgeBase, questions: list[tuple[str, str
     return choose_retrieval_threshold([h.score for h in best], [h.id == pid for h, (_, pid) in zip(best, questions)])
 
 
-def build_knowledge(paths: dict, embedder) -> KnowledgeBase | None:
-    passages = read_knowledge(paths["knowledge"]) if paths.get("knowledge") else []
+def build_knowledge(paths: dict, embedder, skipped: FileReports | None = None) -> KnowledgeBase | None:
+    """The knowledge base of ``paths``; bad FAQ rows go into ``skipped``, else they are logged."""
+    with FileReports.or_logged(skipped, log) as skipped:
+        passages = read_knowledge(paths["knowledge"], skipped.reports, skipped.strict) if paths.get("knowledge") else []
     return KnowledgeBase.build(passages, embedder) if passages else None
 
 
-def _train_detector(paths: dict, base_model: str | None, progress: bool) -> OutOfScopeDetector:
-    examples = load_intents(paths["intents"])
+def _train_detector(paths: dict, base_model: str | None, progress: bool, skipped: FileReports | None = None) -> OutOfScopeDetector:
+    with FileReports.or_logged(skipped, log) as skipped:
+        examples = load_intents(paths["intents"], skipped.new(paths["intents"]))
+        oos = read_oos_texts(paths["oos"], report=skipped.new(paths["oos"])) if paths.get("oos") else []
     train, val = hold_out(examples) if isinstance(examples, IntentExamples) else (examples.train, examples.validation)
-    oos = read_oos_texts(paths["oos"]) if paths.get("oos") else []
     oos_train, oos_val = oos[0::2], oos[1::2]
     return OutOfScopeDetector(config=FineTuneConfig(mode="fast"), base_model=base_model or None).fit(
         train.texts, train.intents, oos_train,

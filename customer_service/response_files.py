@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.datafiles import RowReport
 from shared.errors import DataError
 
 from .intent_files import read_yaml
@@ -43,17 +44,20 @@ class Responses:
         return sorted(set(intents) - set(self.templates))
 
 
-def _template(path: Path, intent: str, value) -> str:
+def _template(value) -> str | None:
     if isinstance(value, dict) and "text" in value:
         value = value["text"]
-    if not isinstance(value, str) or not value.strip():
-        raise DataError(f"{path}: intent {intent!r}: each template must be a non-empty string, got {value!r}")
-    return value.strip()
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def read_responses(path: str | Path) -> Responses:
-    """Responses from a .yml/.yaml or .json file; a DataError names the file and the problem."""
+def read_responses(path: str | Path, report: RowReport | None = None) -> Responses:
+    """Responses from a .yml/.yaml or .json file; a DataError names the file and the problem.
+
+    A template that is not a non-empty string, or an intent with an empty list, is a bad entry:
+    skipped into ``report`` under its intent's name (else an error). An intent left with no
+    template has no answer, which ``Responses.missing`` then reports like any other."""
     path = Path(path)
+    report = report if report is not None else RowReport(str(path), strict=True)
     suffix = path.suffix.lower()
     if suffix in (".yml", ".yaml"):
         data = read_yaml(path)
@@ -76,6 +80,11 @@ def read_responses(path: str | Path) -> Responses:
     for intent, value in data.items():
         values = value if isinstance(value, list) else [value]
         if not values:
-            raise DataError(f"{path}: intent {intent!r} has an empty list of templates")
-        templates[str(intent)] = [_template(path, str(intent), v) for v in values]
+            report.skip(f"intent {str(intent)!r}", "empty list of templates")
+        for template, given in zip(map(_template, values), values):
+            if template is None:
+                report.skip(f"intent {str(intent)!r}", f"each template must be a non-empty string, got {given!r}")
+            else:
+                templates.setdefault(str(intent), []).append(template)
+    report.finish(len(templates))
     return Responses(templates, str(path))

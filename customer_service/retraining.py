@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from shared.artifacts import ArtifactStore
+from shared.classifier import TextClassifier
 from shared.continual import RetrainResult, hold_out_per_label, promote_if_not_worse, train_further
 from shared.errors import DataError, NotFoundError
 
 from .conversations import Conversations
 from .intent_files import OUT_OF_SCOPE
 from .oos import OutOfScopeDetector
-from .signals import KeepsFitEmbeddings
 
 def split_new_examples(examples: list[tuple[int, str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(train, held out) of the (id, text, intent) feedback examples, by ``hold_out_per_label``."""
@@ -58,14 +58,14 @@ def retrain_detector(active_dir: Path, texts: list[str], intents: list[str], *, 
         raise DataError(f"{active_dir} keeps no training data (saved before retraining existed): train it again with troika cs train")
     train_texts, train_intents = data["train"]
     oos_texts = data["oos"]
-    clf = KeepsFitEmbeddings.load(Path(active_dir) / "classifier")
+    clf = TextClassifier.load(Path(active_dir) / "classifier").set_params(keep_fit_embeddings=True)
     in_texts = [t for t, i in zip(texts, intents) if i != OUT_OF_SCOPE]
     in_intents = [i for i in intents if i != OUT_OF_SCOPE]
     new_oos = [t for t, i in zip(texts, intents) if i == OUT_OF_SCOPE]
     # Fast mode fits its head from scratch, so it replays everything it knew; full mode its sample.
     replay = (train_texts + oos_texts, train_intents + [OUT_OF_SCOPE] * len(oos_texts)) if clf.config.mode == "fast" else None
     # As in OutOfScopeDetector.fit: a classifier without an OUT_OF_SCOPE class is evaluated on intents only.
-    val = [(t, i) for t, i in zip(*data["validation"]) if i != OUT_OF_SCOPE or OUT_OF_SCOPE in clf.labels_]
+    val = [(t, i) for t, i in zip(*data["validation"]) if i != OUT_OF_SCOPE or OUT_OF_SCOPE in clf.labels]
     train_further(clf, texts, intents, replay=replay, eval_data=([t for t, _ in val], [i for _, i in val]), progress=progress)
     candidate = OutOfScopeDetector(base.method, k=base.k)
     candidate.fit_scorers(clf, train_texts + in_texts, train_intents + in_intents, oos_texts + new_oos,

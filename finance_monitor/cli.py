@@ -29,7 +29,9 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option
+from shared.cli import add_set_option, add_strict_option
+from shared.datafiles import print_skipped_rows
+from shared.encoder import BASE_MODEL_HELP
 
 EXAMPLES = """examples:
   troika finance train --mode fast --out var/models/sentiment \\
@@ -46,7 +48,7 @@ EXAMPLES = """examples:
 
 
 def cmd_train(args) -> str:
-    from shared.classifier import config_from_cli
+    from shared.finetune_config import config_from_cli
 
     from .scoring.sentiment import SentimentModel
 
@@ -57,8 +59,8 @@ def cmd_train(args) -> str:
                                  reports=reports, strict=args.strict)
     out = model.save(args.out)
     clf = model.classifier
-    summary = f"trained a {args.mode} sentiment model on {clf.metrics_['train_examples']} examples from {len(args.train)} file(s)"
-    validation = clf.metrics_.get("validation")
+    summary = f"trained a {args.mode} sentiment model on {clf.metrics['train_examples']} examples from {len(args.train)} file(s)"
+    validation = clf.metrics.get("validation")
     if validation:
         summary += f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}"
     summary += f", in {time.perf_counter() - start:.0f}s → {out}"
@@ -66,16 +68,7 @@ def cmd_train(args) -> str:
         onnx_dir = out.with_name(out.name + "-onnx")
         model.export_onnx(onnx_dir)
         summary += f" (int8 ONNX for serving → {onnx_dir})"
-    return summary + _skipped_rows(reports)
-
-
-def _skipped_rows(reports) -> str:
-    """Each file's skipped rows on stderr; the tail the one-line summary ends with."""
-    for report in reports:
-        for line in report.summary_lines():
-            print(line, file=sys.stderr)
-    count = sum(report.count for report in reports)
-    return f"; {count} bad row(s) skipped" + (" (listed above)" if count else "")
+    return summary + print_skipped_rows(reports)
 
 
 def cmd_evaluate(args) -> None:
@@ -92,7 +85,7 @@ def cmd_evaluate(args) -> None:
     if report.get("accuracy_agree_100") is not None:
         summary += f", accuracy on the {report['n_agree_100']} agreement-100 rows {report['accuracy_agree_100']:.4f}"
     # stdout carries only the JSON, so the summary goes to stderr (as `troika evaluate-classifier` does).
-    print(summary + _skipped_rows([skipped]), file=sys.stderr)
+    print(summary + print_skipped_rows([skipped]), file=sys.stderr)
 
 
 def _date(text: str) -> dt.datetime:
@@ -160,13 +153,11 @@ def cmd_replay(args) -> None:
     # The JSON used to be a bare list of alerts; it is an object now so the skipped rows can sit beside them.
     document = {"alerts": alerts, "skipped_rows": report.as_dict()}
     print(json.dumps(document, indent=1, ensure_ascii=False) if args.json else alerts_table(alerts))
-    for line in report.summary_lines():
-        print(line, file=sys.stderr)
+    skipped = print_skipped_rows([report])
     summary = result.summary() + f"; model {model_dir}; {chosen.describe()}"
     if settings.bucket < PRECISION_SPAN["day"]:
         summary += " (rows with only a date are left out of hourly buckets)"
-    summary += f"; {report.count} bad row(s) skipped" + (" (listed above)" if report.count else "")
-    print(summary, file=sys.stderr)
+    print(summary + skipped, file=sys.stderr)
 
 
 def cmd_scrape_once(args) -> str:
@@ -252,7 +243,7 @@ def _add_model_verbs(verbs) -> None:
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
     add_set_option(p)
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_train)
@@ -286,7 +277,7 @@ def _add_model_verbs(verbs) -> None:
     p.add_argument("--rules-only", action="store_true", help="assign topics by keywords and tickers only (no embedding similarity; faster)")
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"alerts": [topic, started_at, resolved_at, severity, evidence, ...], "skipped_rows": {count, rows, ignored_columns}}')
-    p.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
+    add_strict_option(p)
     p.set_defaults(func=cmd_replay)
 
 

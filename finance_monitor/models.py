@@ -12,8 +12,8 @@ version of it (``retraining.py``), that version serves, through its ONNX export
 Topic similarity uses the suite's base encoder: in torch, or as an int8 ONNX export kept under
 ``var_dir/finance_monitor`` for replays of many thousands of headlines (``topic_encoder``).
 
-``shared.classifier`` and the encoders load torch, so they are imported where a model is made
-or loaded, not when the monitor's plain modules (settings, web, CLI help) are.
+The sentiment model and the encoders load torch, so they are imported where a model is made or
+loaded, not when the monitor's plain modules (settings, web, CLI help) are.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from shared.artifacts import MANIFEST, ArtifactStore, onnx_dir
 from shared.cli import is_onnx_export
 from shared.config import Config
 from shared.encoder import resolve_encoder
+from shared.finetune_config import FineTuneConfig
 
 from .settings import DEMO_DIR, MonitorSettings
 
@@ -52,9 +53,7 @@ def demo_model_dir(var_dir: Path) -> Path:
 
 def ensure_demo_model(var_dir: Path, *, base_model: str | None = None, progress: bool = True) -> Path:
     """The demo model directory, trained in fast mode (seconds) when it is missing."""
-    from shared.classifier import FineTuneConfig  # torch: only when a model is trained
-
-    from .scoring.sentiment import SentimentModel
+    from .scoring.sentiment import SentimentModel  # torch: only when a model is trained
 
     out = demo_model_dir(var_dir)
     if (out / MANIFEST).is_file():

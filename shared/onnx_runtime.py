@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from . import artifacts
-from .classifier import ProbabilisticTextClassifier
+from .encoder import resolve_encoder
+from .errors import ConfigError, DataError
+from .modeling import MeanPoolingClassifier, ProbabilisticTextClassifier
 
 ARTIFACT_KIND = "onnx-classifier"
 ENCODER_KIND = "onnx-encoder"
@@ -136,9 +138,6 @@ def _sentence_model_parts(path: Path):
     """(mean-pooling model, tokenizer, max_length) of a sentence-transformers directory that mean-pools and normalises."""
     from transformers import AutoModel, AutoTokenizer
 
-    from .classifier import MeanPoolingClassifier
-    from .errors import ConfigError
-
     modules = json.loads((path / "modules.json").read_text()) if (path / "modules.json").exists() else []
     types = [m.get("type", "") for m in modules]
     pooling = next((path / m["path"] / "config.json" for m in modules if m.get("type", "").endswith("Pooling")), None)
@@ -162,9 +161,6 @@ def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True, t
     """Export the sentence encoder of ``source`` (a mean-pooling ``TextClassifier``, or a
     sentence-transformers directory / name ``resolve_encoder`` accepts) as an ONNX directory
     whose output is the unit sentence vector; returns it loaded."""
-    from .encoder import resolve_encoder
-    from .errors import ConfigError
-
     if hasattr(source, "model_"):
         if not hasattr(source.model_, "embed"):
             raise ConfigError("only a mean-pooling classifier has a sentence encoder to export")
@@ -201,8 +197,6 @@ class OnnxEncoder:
         return f"onnx:{self.path}"
 
     def encode(self, texts, *, show_progress: bool = False, batch_size: int = 64) -> np.ndarray:
-        from .errors import DataError
-
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise DataError("encode expects a list of strings")
         texts = list(texts)

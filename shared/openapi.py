@@ -50,3 +50,16 @@ def documented(spec: SpecTree, *, body: type[BaseModel] | None = None, query: ty
     codes.update({f"HTTP_{code}": ErrorOut for code in errors})
     return spec.validate(json=body, query=query, resp=Response(**codes), tags=list(tags), skip_validation=True,
                          security=security)
+
+
+def keep_component_names(namespace: dict, module: str) -> None:
+    """Have the pydantic models defined in ``namespace`` (a module's ``globals()``) say they come from ``module``.
+
+    spectree names each OpenAPI component after its model and a hash of the model's module; an
+    API module split into a package keeps its components' names this way, so clients generated
+    from the description (their class names come from these) do not change.
+    """
+    here = namespace["__name__"]
+    for value in list(namespace.values()):
+        if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == here:
+            value.__module__ = module

@@ -9,6 +9,7 @@ No domain logic lives here; apps bring blueprints and this module gives them the
     @bp.post("/messages")
     def post_message():
         body = json_body(MessageIn)               # 415 / 400 naming the field / 413, never 500
+        page = query_args(PageQuery)              # the query string, 400 naming the parameter
 
     @bp.post("/retrain")
     @require_admin                                # closed unless admin_token is configured
@@ -24,25 +25,25 @@ import logging
 import os
 import re
 import secrets
-import threading
-import time
 import uuid
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, RequestEntityTooLarge, TooManyRequests, Unauthorized, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, RequestEntityTooLarge, Unauthorized, UnsupportedMediaType
 
 from .config import Config
 from .errors import ConfigError, ConflictError, DataError, NotFoundError
 from .prometheus import metrics
+from .rate_limits import RateLimits, parse_rate_limit, rate_limit  # noqa: F401 (apps take all web plumbing from here)
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], tuple[bool, str]]
+_RateLimits = RateLimits  # its name before it moved to shared.rate_limits
 
 # Values people copy from tutorials; a key anyone can guess lets anyone forge cookies.
 INSECURE_SECRET_KEYS = {"dev", "development", "changeme", "change-me", "change_me", "secret", "secret_key", "secret-key", "default", "test", "testing", "password", "insecure", "troika"}
@@ -81,7 +82,7 @@ def create_app(config: Config, *, import_name: str = __name__) -> Flask:
         MAX_FORM_MEMORY_SIZE=config.max_content_length,
     )
     app.extensions["troika.readiness"] = {}
-    app.extensions["troika.rate_limits"] = _RateLimits()
+    app.extensions["troika.rate_limits"] = RateLimits()
     app.register_error_handler(HTTPException, _http_error)
     for error, (status, code) in USER_ERRORS.items():
         app.register_error_handler(error, functools.partial(_user_error, status=status, code=code))
@@ -96,6 +97,30 @@ def create_app(config: Config, *, import_name: str = __name__) -> Flask:
 def current_config() -> Config:
     """The Config of the app handling this request."""
     return current_app.config["TROIKA"]
+
+
+# --- what an app's module-level views serve ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    service: Any
+    settings: Mapping[str, Any]  # the app's troika.toml table
+
+
+def serve(bp: Blueprint, key: str, service: Any, settings: Mapping[str, Any]) -> None:
+    """Have every app that registers ``bp`` serve ``service`` with ``settings``, kept in ``app.extensions[key]``.
+
+    Views, module-level functions as in flaskr, read them back with ``served(key)``: so each app
+    (a test makes many) serves its own, and no view is a closure.
+    """
+    state = Served(service, settings)
+    bp.record_once(lambda setup: setup.app.extensions.__setitem__(key, state))
+
+
+def served(key: str) -> Served:
+    """What the app handling this request serves under ``key`` (see ``serve``)."""
+    return current_app.extensions[key]
 
 
 # --- secret key -------------------------------------------------------------------------
@@ -237,85 +262,28 @@ def _validated(model: type, data: bytes) -> Any:
             # The whole body has the wrong shape: say which one the route takes (list bodies: bulk inserts).
             shape = "a JSON array (a list)" if first["type"] == "list_type" else "a JSON object"
             raise BadRequest(f"the body must be {shape}") from None
-        field_error(".".join(str(part) for part in first["loc"]), first["msg"])
+        _reject_first(first)
 
 
-# --- rate limits ------------------------------------------------------------------------
+def query_args(model: type, *, ignore: Iterable[str] = ()) -> Any:
+    """The request's query string validated into ``model`` (a pydantic model class).
 
+    A bad value → 400 whose JSON error names the parameter, as ``json_body`` names a body field.
+    ``ignore``: parameters the view reads itself (a page's own, not filters), left out first.
+    """
+    from pydantic import ValidationError
 
-def parse_rate_limit(spec: str, setting: str = "rate limit") -> list:
-    """The `limits` items of ``spec`` ("20/second;300/minute"); a ConfigError naming ``setting`` when malformed
-    (an app checks its setting at start with this, so a typo does not turn every request into a 500)."""
-    from limits import parse_many
-
+    skipped = set(ignore)
+    args = {name: value for name, value in request.args.to_dict().items() if name not in skipped}
     try:
-        return parse_many(spec)
-    except ValueError:
-        raise ConfigError(f"{setting} {spec!r} is not like '20/second;300/minute' (\"\" for no limit)") from None
+        return model.model_validate(args)
+    except ValidationError as exc:
+        _reject_first(exc.errors(include_url=False, include_input=False)[0])
 
 
-class _RateLimits:
-    """Per-app moving-window counters in memory (per server process).
-
-    `limits` parses the notation; the counting is done here because its MemoryStorage starts
-    a timer thread whenever the last one has ended (after 10 ms without requests): 0.2-3.7 ms
-    per request on 2 cores, most of a chat answer's budget.
-    """
-
-    SWEEP_EVERY = 60.0  # seconds between drops of clients that went quiet
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
-        self._parsed: dict[str, list] = {}
-        self._hits: dict[tuple[str, str, str], tuple[float, deque]] = {}  # (name, client, limit) -> (window s, times)
-        self._lock = threading.Lock()
-        self._swept_at = clock()
-
-    def items(self, spec: str) -> list:
-        if spec not in self._parsed:
-            self._parsed[spec] = parse_rate_limit(spec)
-        return self._parsed[spec]
-
-    def hit(self, spec: str, name: str, client: str) -> tuple[object, float] | None:
-        """Count one request; None when every limit allows it, else (the limit, seconds until it would)."""
-        items = self.items(spec)
-        now = self.clock()
-        with self._lock:
-            if now - self._swept_at > self.SWEEP_EVERY:
-                self._sweep(now)
-            windows = []
-            for item in items:
-                window, times = self._hits.setdefault((name, client, str(item)), (float(item.get_expiry()), deque()))
-                while times and times[0] <= now - window:
-                    times.popleft()
-                if len(times) >= item.amount:
-                    return item, times[0] + window - now  # a refused request counts against no limit
-                windows.append(times)
-            for times in windows:
-                times.append(now)
-        return None
-
-    def _sweep(self, now: float) -> None:
-        self._swept_at = now
-        for key, (window, times) in list(self._hits.items()):
-            if not times or times[-1] <= now - window:
-                del self._hits[key]
-
-
-def rate_limit(name: str, spec: str) -> None:
-    """Refuse this request with 429 and Retry-After when its client went over ``spec`` for ``name``.
-
-    ``spec`` is `limits` notation ("20/second;300/minute"); empty means no limit. Clients
-    are told apart by remote address (behind a proxy, have it set X-Forwarded-For and wrap
-    the app in werkzeug's ProxyFix).
-    """
-    if not spec:
-        return
-    refused = current_app.extensions["troika.rate_limits"].hit(spec, name, request.remote_addr or "unknown")
-    if refused is not None:
-        item, seconds = refused
-        wait = max(1, int(seconds + 0.999))
-        raise TooManyRequests(f"too many requests to {name}: at most {item}; retry in {wait} s", retry_after=wait)
+def _reject_first(error: dict) -> NoReturn:
+    # The first of pydantic's errors is the one reported: the field it names and why.
+    field_error(".".join(str(part) for part in error["loc"]) or "query", error["msg"])
 
 
 # --- admin token ------------------------------------------------------------------------

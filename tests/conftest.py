@@ -68,7 +68,8 @@ def tiny_csv(tmp_path_factory, tiny_data):
 
 @pytest.fixture(scope="session")
 def fast_clf(tiny_data):
-    from shared.classifier import FineTuneConfig, TextClassifier
+    from shared.classifier import TextClassifier
+    from shared.finetune_config import FineTuneConfig
 
     texts, labels = tiny_data
     return TextClassifier(config=FineTuneConfig(mode="fast")).fit(texts, labels, eval_data=(texts, labels), progress=False)
@@ -77,7 +78,8 @@ def fast_clf(tiny_data):
 @pytest.fixture(scope="session")
 def full_clf(tiny_data):
     """Full fine-tuning, stock HF architecture (cls pooling), a few quick epochs."""
-    from shared.classifier import FineTuneConfig, TextClassifier
+    from shared.classifier import TextClassifier
+    from shared.finetune_config import FineTuneConfig
 
     texts, labels = tiny_data
     config = FineTuneConfig(mode="full", pooling="cls", epochs=3, learning_rate=2e-4, batch_size=16)

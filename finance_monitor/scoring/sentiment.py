@@ -36,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.classifier import FineTuneConfig, TextClassifier
+from shared.classifier import TextClassifier
 from shared.errors import ConfigError, DataError
+from shared.finetune_config import FineTuneConfig
 from shared.metrics import classification_report, expected_calibration_error
 
 from .sentiment_data import LABELS, SentimentRows, read_sentiment_files
@@ -65,10 +66,10 @@ class SentimentModel:
     """A three-way sentiment classifier (torch or ONNX) with scoring and chunking rules."""
 
     def __init__(self, classifier, *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS, headline_weight: float = DEFAULT_HEADLINE_WEIGHT):
-        missing = set(LABELS) - set(classifier.labels_)
-        if missing or len(classifier.labels_) != len(LABELS):
-            raise DataError(f"not a sentiment model: its labels are {', '.join(classifier.labels_)}; expected {', '.join(LABELS)}")
-        limit = getattr(classifier, "max_length_", 128) - 2  # [CLS] and [SEP]
+        missing = set(LABELS) - set(classifier.labels)
+        if missing or len(classifier.labels) != len(LABELS):
+            raise DataError(f"not a sentiment model: its labels are {', '.join(classifier.labels)}; expected {', '.join(LABELS)}")
+        limit = getattr(classifier, "max_length", 128) - 2  # [CLS] and [SEP]
         if not 8 <= chunk_tokens <= limit:
             raise ConfigError(f"chunk_tokens must be between 8 and {limit} (the model reads {limit + 2} tokens), got {chunk_tokens}")
         if not 0 <= headline_weight <= 1:
@@ -76,8 +77,8 @@ class SentimentModel:
         self.classifier = classifier
         self.chunk_tokens = chunk_tokens
         self.headline_weight = headline_weight
-        # Columns of predict_proba follow classifier.labels_; this puts them in LABELS order.
-        self._columns = [classifier.labels_.index(label) for label in LABELS]
+        # Columns of predict_proba follow classifier.labels; this puts them in LABELS order.
+        self._columns = [classifier.labels.index(label) for label in LABELS]
 
     # ---- training and persistence --------------------------------------------------------------
 
@@ -174,7 +175,7 @@ class SentimentModel:
         text = " ".join(text.split())
         if not text:
             return []
-        tokenizer = self.classifier.tokenizer_
+        tokenizer = self.classifier.tokenizer
         sentences = _SENTENCE_END.split(text)
         counts = [len(ids) for ids in tokenizer(sentences, add_special_tokens=False)["input_ids"]]
         pieces: list[tuple[str, int]] = []
@@ -195,7 +196,7 @@ class SentimentModel:
         # Cut through the character offsets, so the text is never re-decoded (decoding would
         # lower-case and re-space it), and only where a word starts: a word piece touches the
         # piece before it, so a cut there would split a word in two.
-        offsets = self.classifier.tokenizer_(sentence, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        offsets = self.classifier.tokenizer(sentence, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
         out, start = [], 0
         while start < len(offsets):
             end = min(start + self.chunk_tokens, len(offsets))

@@ -125,11 +125,7 @@ def read_sentiment_files(paths: Iterable[str | Path], reports: list[RowReport] |
     and counted unless ``strict``; without it they are errors, as they always were for library callers."""
     out = SentimentRows()
     for path in paths:
-        report = None
-        if reports is not None:
-            report = RowReport(str(path), strict=strict)
-            reports.append(report)
-        out.extend(read_sentiment_file(path, report))
+        out.extend(read_sentiment_file(path, RowReport.added_to(reports, path, strict)))
     if not out.texts:
         raise DataError("no sentiment files given")
     return out

@@ -13,9 +13,10 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
-from shared.datafiles import BadRow  # one class for every reader; the importers take it from here
+from shared.datafiles import BadRow, RowReport, numbered_rows  # BadRow: one class for every reader; the importers take it from here
 from shared.errors import DataError
 
 from ..records import Feedback, Impression, Item, NextItemCase
@@ -25,26 +26,38 @@ EXAMPLES_KEPT = 5
 
 
 @dataclass
-class ImportReport:
-    source: str
-    strict: bool = False
+class ImportReport(RowReport):
+    """A RowReport (the rule every reader of a user's file shares: strict stops, else count) that
+    also counts rows read and imported and groups the skipped ones by reason, as an import's
+    summary shows them. ``source`` is the file (or files) it reports on."""
+
     rows_read: int = 0
     imported: int = 0
     skipped: Counter = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
 
+    strict_hint: ClassVar[str] = "; fix the row, or import without strict mode to skip and count such rows"
+
+    @property
+    def source(self) -> str:
+        return self.path
+
     def skip(self, where: str, bad: BadRow) -> None:
-        """Count a bad row under its reason, or raise in strict mode."""
-        message = f"{where}: {bad.reason}" + (f" ({bad.detail})" if bad.detail else "")
-        if self.strict:
-            raise DataError(f"{message}; fix the row, or import without strict mode to skip and count such rows")
+        """Count a bad row under its reason, or raise in strict mode; ``where`` names the file and
+        the row ("items.csv: row 3", "news.tsv: line 7", "items.json: item 'B01'")."""
+        self.count_or_stop(where, bad)
         self.skipped[bad.reason] += 1
         if len(self.examples) < EXAMPLES_KEPT:
-            self.examples.append(message)
+            self.examples.append(f"{where}: {bad}")
 
     @property
     def skipped_total(self) -> int:
-        return sum(self.skipped.values())
+        return self.count
+
+    def summary_lines(self) -> list[str]:
+        """The kept examples, then how many more: what ``shared.datafiles.print_skipped_rows`` prints."""
+        more = [f"{self.path}: ... and {self.count - len(self.examples)} more bad row(s)"] if self.count > len(self.examples) else []
+        return [f"skipped: {example}" for example in self.examples] + more
 
     def summary(self) -> str:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
@@ -150,12 +163,10 @@ def existing_file(path: str | Path) -> Path:
 
 
 def csv_rows(path: Path) -> Iterator[tuple[int, dict | BadRow]]:
-    """(row number counting the header as 1, row or BadRow) from a CSV with a header."""
-    from shared.datafiles import read_rows
-
-    for number_, row in enumerate(read_rows(path), 2):
-        # csv.DictReader files surplus fields under None and fills missing ones with None.
-        if None in row:
-            yield number_, BadRow("wrong number of fields", f"{len(row) - 1 + len(row[None])} fields")
-        else:
-            yield number_, row
+    """(line number, the header being line 1, row or BadRow) from a CSV with a header; a row
+    with more fields than the header is a BadRow, one with fewer has None for the missing ones
+    (each importer says which fields it needs)."""
+    _, rows = numbered_rows(path, short_rows=True)
+    if not rows:
+        raise DataError(f"{path}: no rows (an empty file, or a CSV with only a header)")
+    yield from rows

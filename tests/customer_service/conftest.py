@@ -46,7 +46,7 @@ def bot_data():
 def detector(bot_data):
     """Every method fitted on the tiny data, with out-of-scope training and validation examples."""
     from customer_service.oos import OutOfScopeDetector
-    from shared.classifier import FineTuneConfig
+    from shared.finetune_config import FineTuneConfig
 
     config = FineTuneConfig(mode="fast", fast_c_grid=(4.0,))
     return OutOfScopeDetector(config=config).fit(*bot_data["train"], bot_data["oos_train"], validation=bot_data["validation"], progress=False)

@@ -87,6 +87,19 @@ def test_bad_input_is_one_line_and_exit_2(model, files, capsys):
     assert main(["cs", "evaluate", "--model", str(files["dir"] / "nothing"), "--data", files["validation"]]) == 2
 
 
+def test_evaluate_lists_skipped_rows_on_stderr_and_strict_stops_at_them(model, files, capsys):
+    rows = [(t, i) for i, ts in VALIDATION.items() for t in ts]
+    data = write_csv(files["dir"] / "with_bad_rows.csv", rows[:2] + [("", "lost_card"), ("no intent here", "")] + rows[2:])
+    capsys.readouterr()
+    assert main(["cs", "evaluate", "--model", str(model), "--data", data]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n"] == len(rows)  # stdout stays the JSON alone
+    assert f"{data}:4: skipped: empty 'text'\n{data}:5: skipped: empty 'intent'\n" in captured.err
+    assert captured.err.rstrip().endswith("; 2 bad row(s) skipped (listed above)")
+    assert main(["cs", "evaluate", "--model", str(model), "--data", data, "--strict"]) == 2
+    assert f"{data}:4: empty 'text'" in capsys.readouterr().err
+
+
 def test_chat_answers_each_line_with_its_path_until_an_empty_line(monkeypatch, capsys):
     import io
 

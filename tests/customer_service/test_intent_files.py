@@ -13,6 +13,7 @@ from customer_service.intent_files import (
     read_oos_texts,
     read_rasa_nlu,
 )
+from shared.datafiles import RowReport
 from shared.errors import DataError
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -44,7 +45,7 @@ def test_banking77_style_category_column_and_jsonl(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [("", "no rows"), ("text,intent\n", "no rows"), ("text,topic\nhi,greet\n", "no label column found"),
-     ("text,intent\nhi,\n", "row 2 has an empty 'intent'")],
+     ("text,intent\nhi,\n", "bad.csv:2: empty 'intent'")],
 )
 def test_bad_intent_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -58,8 +59,48 @@ def test_oos_texts_need_only_a_text_column(tmp_path):
     path.write_text("text\nplay some jazz\nhow tall is everest\n")
     assert read_oos_texts(path) == ["play some jazz", "how tall is everest"]
     path.write_text("text\nplay some jazz\n\"  \"\n")
-    with pytest.raises(DataError, match="row 3 has an empty text"):
+    with pytest.raises(DataError, match="oos.csv:3: empty 'text'"):
         read_oos_texts(path)
+
+
+# A support team's export: two good rows around an empty intent, a short row and an empty text.
+MIXED_CSV = "text,intent\nI lost my card,lost_card\nhello,\njust one field\n\"  \",greet\nopen an account,open_account\n"
+
+
+def test_bad_csv_rows_are_skipped_with_their_line_and_reason(tmp_path):
+    path = tmp_path / "intents.csv"
+    path.write_text(MIXED_CSV)
+    report = RowReport(str(path))
+    examples = read_intents(path, report=report)
+    assert examples.texts == ["I lost my card", "open an account"]
+    assert report.rows == [(3, "empty 'intent'"), (4, "wrong number of fields (1 field(s), the header has 2)"), (5, "empty 'text'")]
+
+
+def test_broken_jsonl_lines_are_skipped_and_the_rest_read(tmp_path):
+    path = tmp_path / "intents.jsonl"
+    path.write_text('{"text": "freeze my card", "intent": "lost_card"}\n{"text": "oops"\n\n["a", "list"]\n'
+                    '{"text": "", "intent": "greet"}\n{"text": "hi there", "intent": "greet"}\n')
+    report = RowReport(str(path))
+    assert load_intents(path, report).intents == ["lost_card", "greet"]
+    assert [line for line, _ in report.rows] == [2, 4, 5]  # the blank line 3 is no row, and not counted
+    assert report.rows[0][1].startswith("invalid JSON") and report.rows[1][1] == "not a JSON object"
+
+
+def test_strict_stops_at_the_first_bad_row_and_a_file_of_bad_rows_is_an_error(tmp_path):
+    path = tmp_path / "intents.csv"
+    path.write_text(MIXED_CSV)
+    with pytest.raises(DataError, match=r"intents.csv:3: empty 'intent'"):
+        read_intents(path, report=RowReport(str(path), strict=True))
+    path.write_text("text,intent\nhello,\n,greet\n")
+    with pytest.raises(DataError, match=r"no row could be read \(2 bad; line 2: empty 'intent'; line 3: empty 'text'\)"):
+        read_intents(path, report=RowReport(str(path)))
+
+
+def test_oos_rows_without_text_are_skipped_into_the_report(tmp_path):
+    path = tmp_path / "oos.csv"
+    path.write_text("text\nplay some jazz\n\"  \"\n")
+    report = RowReport(str(path))
+    assert read_oos_texts(path, report=report) == ["play some jazz"] and report.rows == [(3, "empty 'text'")]
 
 
 def test_examples_check_their_lengths():
@@ -93,10 +134,10 @@ def test_clinc_layout_appends_out_of_scope_rows_to_each_split(tmp_path):
     [
         ("[1, 2]", "not the CLINC150 layout"),
         ('{"train": []}', "not the CLINC150 layout .*found train"),
-        ('{"train": [["a", "x"]], "val": [["b"]]}', r"val\[0\] is not a \[text, intent\] pair"),
+        ('{"train": [["a", "x"]], "val": [["b"]]}', r"val\[0\]: not a \[text, intent\] pair"),
         ('{"train": [["a", "x"]], "val": [], "oos_val": [["b", "x"]]}', "oos_val should hold only out-of-scope rows"),
         ('{"train": [["a", "oos"]], "val": []}', "train split holds no in-scope examples"),
-        ('{"train": [["a", ""]], "val": []}', r"train\[0\] has an empty text or intent"),
+        ('{"train": [["a", ""]], "val": []}', r"train\[0\]: empty text or intent"),
         ('{"train": ', "invalid JSON"),
     ],
 )
@@ -147,7 +188,7 @@ def test_rasa_nlu_both_example_forms_without_entity_markup(tmp_path):
         ("nlu: [unclosed", r"nlu.yml:1: invalid YAML"),
         ("version: '3.1'\n", "expected a top-level 'nlu:' list"),
         ("nlu:\n- intent: greet\n  examples: |\n    hello there\n", "line 'hello there' does not start with '- '"),
-        ("nlu:\n- intent: greet\n", "intent 'greet' has no examples"),
+        ("nlu:\n- intent: greet\n", "intent 'greet': no examples"),
         ("nlu:\n- synonym: debit\n  examples: |\n    - debit card\n", "no intent examples found"),
         ("nlu:\n- intent: greet\n  examples:\n  - hello\n", "needs a 'text' string"),
     ],
@@ -157,6 +198,19 @@ def test_bad_rasa_files_name_the_problem(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         read_rasa_nlu(path)
+
+
+def test_a_malformed_clinc_pair_or_rasa_example_is_skipped_by_its_place(tmp_path):
+    clinc = tmp_path / "clinc.json"
+    clinc.write_text(json.dumps({**CLINC, "train": [*CLINC["train"], ["no intent"]]}))
+    report = RowReport(str(clinc))
+    assert len(read_clinc150(clinc, report).train) == 3 and report.rows == [("train[2]", "not a [text, intent] pair of strings")]
+    rasa = tmp_path / "nlu.yml"
+    rasa.write_text("nlu:\n- intent: greet\n  examples: |\n    - hello\n    hi there\n- intent: bye\n")
+    report = RowReport(str(rasa))
+    assert read_rasa_nlu(rasa, report).texts == ["hello"]
+    assert report.summary_lines() == [f"{rasa}: intent 'greet': skipped: example line 'hi there' does not start with '- '",
+                                      f"{rasa}: intent 'bye': skipped: no examples (expected 'examples: |' and '- text' lines)"]
 
 
 # ---- the real data sets, where present ------------------------------------------------------------

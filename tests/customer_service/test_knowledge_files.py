@@ -3,6 +3,7 @@ import json
 import pytest
 
 from customer_service.knowledge_files import Passage, heading_anchor, read_faq, read_knowledge, read_markdown
+from shared.datafiles import RowReport
 from shared.errors import DataError
 
 DOC = """\
@@ -50,7 +51,7 @@ def test_faq_jsonl_with_own_ids(tmp_path):
     "content, message",
     [
         ("question,reply\nq,a\n", "no column 'answer'"),
-        ("question,answer\nq,\n", "row 2 has an empty answer"),
+        ("question,answer\nq,\n", "faq.csv:2: empty answer"),
         ("question,answer\n", "no rows"),
         ("id,question,answer\nx,q1,a1\nx,q2,a2\n", "passage id 'x' occurs twice"),
     ],
@@ -60,6 +61,30 @@ def test_bad_faq_files_name_the_problem(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         read_faq(path)
+
+
+def test_bad_faq_rows_are_skipped_and_the_passages_keep_their_ids(tmp_path):
+    path = tmp_path / "faq.csv"
+    path.write_text("question,answer\nWhen are you open?,Always.\nHow do I freeze my card?,\n"
+                    "Where is my card?,Cards arrive in 5 days.,extra\nCan I change my PIN?,At any cash machine.\n")
+    report = RowReport(str(path))
+    passages = read_faq(path, report)
+    assert [p.id for p in passages] == ["faq-1", "faq-4"]  # the fourth row keeps its name although two before it failed
+    assert report.summary_lines() == [f"{path}:3: skipped: empty answer",
+                                      f"{path}:4: skipped: wrong number of fields (3 field(s), the header has 2)"]
+    with pytest.raises(DataError, match="faq.csv:3: empty answer"):
+        read_faq(path, RowReport(str(path), strict=True))
+    path.write_text("question,answer\nq,\n")
+    with pytest.raises(DataError, match=r"no row could be read \(1 bad; line 2: empty answer\)"):
+        read_faq(path, RowReport(str(path)))
+
+
+def test_a_knowledge_base_collects_one_report_per_faq_file(tmp_path):
+    (tmp_path / "faq.jsonl").write_text('{"question": "When are you open?", "answer": "Always."}\nnot json\n')
+    (tmp_path / "guide.md").write_text("# Fees\nNo monthly fee.\n")
+    reports = []
+    passages = read_knowledge([tmp_path], reports=reports)
+    assert len(passages) == 2 and [(r.path, r.rows) for r in reports] == [(str(tmp_path / "faq.jsonl"), [(2, "invalid JSON (Expecting value)")])]
 
 
 def test_markdown_is_split_by_heading_with_anchors_as_sources(tmp_path):

@@ -4,8 +4,8 @@ from scipy.stats import spearmanr
 
 from customer_service.intent_files import OUT_OF_SCOPE
 from customer_service.oos import METHODS, OutOfScopeDetector, choose_threshold, outcome_rates
-from shared.classifier import FineTuneConfig
 from shared.errors import ConfigError, DataError
+from shared.finetune_config import FineTuneConfig
 
 IN_SCOPE = ["my card has been stolen, block it", "what savings interest do you offer"]
 UNRELATED = ["which planet has the most moons", "how do I tune a guitar"]

@@ -3,6 +3,7 @@ import random
 import pytest
 
 from customer_service.response_files import read_responses
+from shared.datafiles import RowReport
 from shared.errors import DataError
 
 
@@ -53,6 +54,23 @@ def test_bad_response_files_name_the_problem(tmp_path, name, content, message):
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         read_responses(path)
+
+
+def test_bad_templates_are_skipped_by_intent_and_the_good_ones_kept(tmp_path):
+    path = tmp_path / "r.yml"
+    path.write_text("lost_card: Blocked.\ntop_up: [Tap Add money., 42]\nrefund: []\ngreet: '  '\n")
+    report = RowReport(str(path))
+    responses = read_responses(path, report)
+    assert responses.templates == {"lost_card": ["Blocked."], "top_up": ["Tap Add money."]}
+    assert report.rows == [("intent 'top_up'", "each template must be a non-empty string, got 42"),
+                           ("intent 'refund'", "empty list of templates"),
+                           ("intent 'greet'", "each template must be a non-empty string, got '  '")]
+    assert responses.missing(["lost_card", "greet"]) == ["greet"]  # served as a handoff, as any intent without an answer
+    with pytest.raises(DataError, match="r.yml: intent 'top_up': each template must be a non-empty string"):
+        read_responses(path, RowReport(str(path), strict=True))
+    path.write_text("refund: []\n")
+    with pytest.raises(DataError, match=r"no row could be read \(1 bad; intent 'refund': empty list of templates\)"):
+        read_responses(path, RowReport(str(path)))
 
 
 def test_missing_file(tmp_path):

@@ -1,8 +1,9 @@
 import numpy as np
 
 from customer_service.intent_files import OUT_OF_SCOPE
-from customer_service.signals import KeepsFitEmbeddings, Signals, embed
-from shared.classifier import FineTuneConfig
+from customer_service.signals import Signals, embed, signals_for
+from shared.classifier import TextClassifier
+from shared.finetune_config import FineTuneConfig
 
 IN_SCOPE = ["my card has been stolen, block it", "what savings interest do you offer"]
 
@@ -20,11 +21,11 @@ def test_signals_give_calibrated_in_scope_probabilities(detector):
 def test_vectors_kept_from_fitting_equal_fresh_ones():
     texts = ["I lost my card", "freeze my stolen card", "open an account", "sign me up as a customer"]
     intents = ["lost_card", "lost_card", "open_account", "open_account"]
-    clf = KeepsFitEmbeddings(config=FineTuneConfig(mode="fast", fast_c_grid=(4.0,))).fit(texts, intents, eval_data=(texts, intents), progress=False)
+    clf = TextClassifier(config=FineTuneConfig(mode="fast", fast_c_grid=(4.0,)), keep_fit_embeddings=True).fit(texts, intents, eval_data=(texts, intents), progress=False)
     assert set(clf.fit_embeddings_) == set(texts)
     np.testing.assert_allclose(np.stack([clf.fit_embeddings_[t] for t in texts]), embed(clf, texts), atol=1e-5)
     # signals_for uses the kept vectors, and encodes only what it has not seen
-    signals = clf.signals_for(texts + ["where is my card"])
+    signals = signals_for(clf, texts + ["where is my card"])
     np.testing.assert_allclose(signals.probs, clf.predict_proba(texts + ["where is my card"]), atol=1e-5)
 
 

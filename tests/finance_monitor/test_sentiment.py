@@ -5,8 +5,8 @@ import pytest
 
 from finance_monitor.scoring.sentiment import SentimentModel
 from finance_monitor.scoring.sentiment_data import LABELS, read_sentiment_file
-from shared.classifier import FineTuneConfig
 from shared.errors import ConfigError, DataError, IntegrityError
+from shared.finetune_config import FineTuneConfig
 from tests.finance_monitor.test_sentiment_data import write_phrasebank, write_tweets
 
 GOOD = "Profits soared and the company raised its outlook again"
@@ -75,11 +75,11 @@ def test_a_sentence_longer_than_the_budget_is_cut_at_token_boundaries_without_lo
 class _Rigged:
     """A classifier whose probabilities depend on one word, to check the aggregation arithmetic."""
 
-    labels_ = ["negative", "neutral", "positive"]
-    max_length_ = 128
+    labels = ["negative", "neutral", "positive"]
+    max_length = 128
 
     def __init__(self, tokenizer):
-        self.tokenizer_ = tokenizer
+        self.tokenizer = tokenizer
         self.seen = []
 
     def predict_proba(self, texts):
@@ -100,7 +100,7 @@ def test_article_probabilities_weight_body_chunks_by_length_and_the_headline_sep
     long_loss = "A loss was reported by the unit after several very difficult months of trading overall."
     short_gain = "A gain."
     # A budget the long sentence just fits, so the two sentences cannot share a chunk.
-    budget = len(rigged.tokenizer_(long_loss, add_special_tokens=False)["input_ids"])
+    budget = len(rigged.tokenizer(long_loss, add_special_tokens=False)["input_ids"])
     m = SentimentModel(rigged, chunk_tokens=budget, headline_weight=0.4)
     chunks = m.chunk(long_loss + " " + short_gain)
     assert [t for t, _ in chunks] == [long_loss, short_gain]
@@ -133,7 +133,7 @@ def test_settings_and_labels_are_checked(model):
     with pytest.raises(ConfigError, match="headline_weight"):
         SentimentModel(model.classifier, headline_weight=1.5)
     other = _Rigged(model.classifier.tokenizer_)
-    other.labels_ = ["bearish", "bullish"]
+    other.labels = ["bearish", "bullish"]
     with pytest.raises(DataError, match="not a sentiment model"):
         SentimentModel(other)
 

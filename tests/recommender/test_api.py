@@ -126,6 +126,20 @@ def test_neighbors_session_popular_and_search(gorse):
     assert len(found) == 3 and found[0]["ItemId"] in {"grinder", "kettle", "espresso"}
 
 
+def test_a_session_reads_feedback_types_as_stored_feedback_is_read(gorse):
+    def session(*records):
+        body = [{"UserId": "", "Timestamp": "2026-02-01T09:00:00Z", **r} for r in records]
+        response = requests.post(f"{gorse.base}/rec/api/session/recommend", params={"n": 8}, json=body, headers={"X-API-Key": API_KEY})
+        assert response.status_code == 200, response.text
+        return response.headers[SOURCE_HEADER], [r["Id"] for r in response.json()]
+
+    # "read" is seen (never recommended) and "bookmark" is no configured type: neither is history, so the session is cold.
+    source, ids = session({"FeedbackType": "read", "ItemId": "hose"}, {"FeedbackType": "bookmark", "ItemId": "grinder"})
+    assert source == "popular" and "hose" not in ids and "grinder" in ids and len(ids) == 7
+    source, ids = session({"FeedbackType": "star", "ItemId": "hose"})  # a positive type is history, as a click is
+    assert source == "content" and ids[0] == "shears" and "hose" not in ids
+
+
 def test_feedback_pages_and_deletes(gorse):
     gorse.insert_feedbacks([{"FeedbackType": "click", "UserId": f"p{k}", "ItemId": "wok", "Timestamp": "2026-02-01T09:00:00Z"} for k in range(5)])
     first, cursor = gorse.get_feedbacks(3)

@@ -7,8 +7,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.classifier import FineTuneConfig, TextClassifier
+from shared.classifier import TextClassifier
 from shared.errors import ConfigError, DataError, IntegrityError
+from shared.finetune_config import FineTuneConfig
 
 QUERIES = ["my card has not come yet", "please refund me", "how to top up", "euro conversion rate", ""]
 
@@ -78,7 +79,7 @@ def test_config_is_validated(bad):
 
 
 def test_set_options_become_typed_config_fields():
-    from shared.classifier import parse_overrides
+    from shared.finetune_config import parse_overrides
 
     overrides = parse_overrides(["learning_rate=1e-4", "soup=2", "calibrate=false", "interpolation_grid=0,0.2", "class_weight=none"])
     assert overrides == {"learning_rate": 1e-4, "soup": 2, "calibrate": False, "interpolation_grid": (0.0, 0.2), "class_weight": None}
@@ -88,16 +89,16 @@ def test_set_options_become_typed_config_fields():
 @pytest.mark.parametrize("item, message", [("lerning_rate=1e-4", "KEY one of"), ("learning_rate", "KEY=VALUE"),
                                            ("mode=fast", "KEY one of"), ("soup=two", "not a valid int"), ("calibrate=maybe", "not a valid bool")])
 def test_a_bad_set_option_names_what_is_wrong(item, message):
-    from shared.classifier import parse_overrides
+    from shared.finetune_config import parse_overrides
 
     with pytest.raises(ConfigError, match=message):
         parse_overrides([item])
 
 
 def test_imbalanced_labels_are_reweighted():
-    clf = TextClassifier(config=FineTuneConfig(mode="fast"))
-    clf.labels_ = ["a", "b"]
-    weights = clf._class_weights(np.array([0, 0, 0, 1]))
+    from shared.training import class_weights
+
+    weights = class_weights(np.array([0, 0, 0, 1]), 2, FineTuneConfig(mode="fast"))
     assert weights[1] == pytest.approx(3 * weights[0])
 
 
@@ -236,7 +237,7 @@ def test_a_soup_averages_the_weights_of_several_fine_tuning_runs(tiny_data):
 
 
 def test_r_drop_trains_on_two_dropout_passes_of_every_batch(tiny_data, monkeypatch):
-    from shared.classifier import MeanPoolingClassifier
+    from shared.modeling import MeanPoolingClassifier
 
     texts, labels = tiny_data
     seen = []
@@ -258,14 +259,14 @@ def test_r_drop_trains_on_two_dropout_passes_of_every_batch(tiny_data, monkeypat
 
 
 def test_layer_decay_trains_lower_layers_at_lower_rates(tiny_data):
-    from shared.classifier import _layerwise_optimizer
+    from shared.training import layerwise_optimizer
 
     texts, labels = tiny_data
     config = FineTuneConfig(mode="full", epochs=2, batch_size=16, learning_rate=1e-4, layer_decay=0.5, interpolation_grid=(0.0,))
     clf = TextClassifier(config=config).fit(texts, labels, eval_data=(texts, labels), progress=False)
     assert clf.evaluate(texts, labels)["accuracy"] >= 0.9
 
-    optimizer = _layerwise_optimizer(clf.model_, config)
+    optimizer = layerwise_optimizer(clf.model_, config)
     rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     params = dict(clf.model_.named_parameters())
     assert len(rate) == len(params)  # every weight trains, once

@@ -3,8 +3,9 @@ import random
 import pytest
 
 from shared.artifacts import ArtifactStore, write_manifest
-from shared.classifier import FineTuneConfig, TextClassifier
+from shared.classifier import TextClassifier
 from shared.continual import promote_if_not_worse, publish_first, retrain
+from shared.finetune_config import FineTuneConfig
 
 PIN = ["I forgot my PIN", "reset my pin code", "how do I change my PIN", "my pin is blocked",
        "unlock my PIN please", "where do I see my pin", "new pin number", "PIN entered wrong three times"]

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shared.datafiles import ROWS_KEPT, BadRow, RowReport, read_labelled
+from shared.datafiles import ROWS_KEPT, BadRow, FileReports, RowReport, print_skipped_rows, read_labelled
 from shared.errors import DataError
 
 
@@ -24,7 +24,7 @@ def test_jsonl_with_named_columns(tmp_path):
         ("", "no rows"),
         ("text,category\n", "no rows"),
         ("words,category\nhello,greet\n", "no text column"),
-        ("text,category\n,greet\n", "row 2 has an empty 'text'"),
+        ("text,category\n,greet\n", "bad.csv:2: empty 'text'"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path, content, message):
@@ -93,3 +93,39 @@ def test_finish_is_an_error_only_when_nothing_parsed():
         report.finish(parsed=0)
     with pytest.raises(DataError, match="f.csv: no rows"):
         RowReport("f.csv").finish(parsed=0)
+
+
+# ---- the helpers every reader and command share ------------------------------------------------
+
+
+def test_numbered_rows_give_editor_lines_and_bad_rows_in_their_place(tmp_path):
+    from shared.datafiles import numbered_rows
+
+    path = tmp_path / "data.csv"
+    path.write_text('text,label\n"two\nlines",a\n\nshort\nok,b,surplus\n')
+    columns, rows = numbered_rows(path)
+    assert columns == ["text", "label"] and rows[0] == (3, {"text": "two\nlines", "label": "a"})  # the line a row ends on
+    assert [(line, str(row)) for line, row in rows[1:]] == [(5, "wrong number of fields (1 field(s), the header has 2)"),
+                                                          (6, "wrong number of fields (3 field(s), the header has 2)")]
+    assert numbered_rows(path, short_rows=True)[1][1] == (5, {"text": "short", "label": None})
+
+
+def test_skipped_rows_print_on_stderr_and_the_count_ends_the_summary(capsys):
+    report = RowReport("f.csv")
+    report.skip(3, "empty 'text'")
+    report.skip("intent 'refund'", "empty list of templates")  # a place in words, where a file has no lines
+    tail = print_skipped_rows([report, RowReport("g.csv")])
+    assert capsys.readouterr().err == "f.csv:3: skipped: empty 'text'\nf.csv: intent 'refund': skipped: empty list of templates\n"
+    assert tail == "; 2 bad row(s) skipped (listed above)" and print_skipped_rows([]) == "; 0 bad row(s) skipped"
+
+
+def test_a_server_logs_the_skipped_rows_and_a_command_keeps_them(caplog):
+    import logging
+
+    with FileReports.or_logged(None, logging.getLogger("server")) as reports:
+        reports.new("faq.csv").skip(2, "empty answer")
+    assert [r.getMessage() for r in caplog.records] == ["faq.csv:2: skipped: empty answer"]
+    mine = FileReports(strict=True)
+    with FileReports.or_logged(mine, logging.getLogger("server")) as reports:
+        assert reports is mine and reports.new("faq.csv").strict
+    assert len(caplog.records) == 1 and len(mine.reports) == 1

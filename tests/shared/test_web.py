@@ -7,12 +7,12 @@ import pytest
 from flask import Blueprint, abort, jsonify
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import TooManyRequests
 
 from shared.config import load_config
 from shared.errors import ConfigError
-from shared.web import add_readiness_check, create_app, field_error, json_body, require_admin
+from shared.web import add_readiness_check, create_app, field_error, json_body, query_args, require_admin
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 LIMIT = 1024
@@ -37,6 +37,18 @@ def messages():
     if message.text == "forbidden":
         field_error("text", "this word is not allowed")
     return jsonify(text=message.text, tags=message.tags)
+
+
+class Listing(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown parameter is a mistake worth a 400
+    n: int = Field(default=10, ge=1, le=100)
+    state: str = Field(default="open", pattern="^(open|closed)$")
+
+
+@demo.get("/listing")
+def listing():
+    args = query_args(Listing, ignore=("refresh",))  # the page reads refresh itself
+    return jsonify(n=args.n, state=args.state)
 
 
 @demo.post("/admin/reload")
@@ -165,6 +177,13 @@ def test_bad_fields_are_400_naming_the_field(client, body, field):
     error = assert_json_error(client.post("/messages", json=body), 400, "bad_request")
     assert error["field"] == field
     assert error["message"].startswith(f"{field}: ")
+
+
+def test_query_args_validate_the_query_string_and_name_the_parameter(client):
+    assert client.get("/listing?n=5&refresh=30").json == {"n": 5, "state": "open"}
+    for query, field in [("n=0", "n"), ("n=many", "n"), ("state=lost", "state"), ("colour=red", "colour")]:
+        error = assert_json_error(client.get(f"/listing?{query}"), 400, "bad_request")
+        assert error["field"] == field and error["message"].startswith(f"{field}: ")
 
 
 json_values = st.recursive(

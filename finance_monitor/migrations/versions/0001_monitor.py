@@ -10,12 +10,12 @@ from shared.storage import JSONDocument, UTCDateTime
 
 
 def upgrade():
-    _articles()
-    _sources_and_jobs()
-    _alerts_and_state()
+    _create_article_tables()
+    _create_run_tables()
+    _create_alert_tables()
 
 
-def _articles():
+def _create_article_tables():
     op.create_table(
         "fm_articles",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -50,7 +50,7 @@ def _articles():
     )
 
 
-def _sources_and_jobs():
+def _create_run_tables():
     op.create_table(
         "fm_source_state",
         sa.Column("source", sa.String(100), primary_key=True),
@@ -76,7 +76,7 @@ def _sources_and_jobs():
     )
 
 
-def _alerts_and_state():
+def _create_alert_tables():
     op.create_table(
         "fm_alerts",
         sa.Column("id", sa.Integer, primary_key=True),
