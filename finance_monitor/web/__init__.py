@@ -11,8 +11,8 @@ empty closes them; a monitor without the attribute uses the suite's ``admin_toke
 
 The package, by part: ``blueprint.py`` (the blueprint), ``pages.py`` (pages and forms), ``api.py``
 (JSON API and its OpenAPI spec), ``schemas.py`` (request and response models), ``dashboard.py``
-(the data both show), ``guards.py`` (admin token), ``metrics.py`` (Prometheus), ``routes.py`` and
-``query.py`` (plumbing).
+(the data both show), ``guards.py`` (admin token), ``metrics.py`` (Prometheus) and
+``query.py`` (query strings).
 
 Pages (under the prefix): ``/`` topics with trend charts, ``/topics/<name>`` one topic's
 sentiment chart and headlines, ``/alerts`` alerts with their evidence and the acknowledge /

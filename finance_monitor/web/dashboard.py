@@ -7,6 +7,8 @@ and ``scheduler`` (MonitorScheduler or None)::
     data = DashboardData(monitor)
     data.topics_out()                 # TopicsOut as JSON: every topic's totals and newest bucket
     data.acknowledge(7, "ana")        # AlertOut as JSON; NotFoundError when there is no alert 7
+
+The blueprint serves one per app (``shared.web.serve`` under :data:`KEY`); views reach it with :func:`dashboard`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import datetime as dt
 import logging
 
 from shared.errors import ConflictError, NotFoundError
+from shared.web import served
 
 from ..detect.trends import Trend, topic_trends, window
 from ..scoring.topics import GENERAL_TOPIC, Topic
 from .schemas import AlertOut, ArticleOut, CorrectionOut, HeadlineOut, JobsOut, JobsQuery, TopicOut, TopicsOut, TrendOut, TrendQuery
 
 log = logging.getLogger(__name__)
+KEY = "finance_monitor"  # app.extensions[KEY]: what shared.web.serve keeps for the dashboard's views
 
 # How many buckets a chart shows by default: a month of days, two days of hours.
 DEFAULT_BUCKETS = {dt.timedelta(days=1): 30, dt.timedelta(hours=1): 48}
@@ -150,3 +154,8 @@ class DashboardData:
             raise NotFoundError(f"no job {job_id!r}")
         scheduler.run_now(job_id)
         log.info("job %s asked to run now", job_id)
+
+
+def dashboard() -> DashboardData:
+    """The DashboardData of the app handling this request."""
+    return served(KEY).service

@@ -14,7 +14,7 @@ from werkzeug.exceptions import Forbidden, UnsupportedMediaType
 
 from shared.web import check_token, current_config, field_error, presented_token
 
-from .routes import dashboard
+from .dashboard import dashboard
 from .schemas import BY_PATTERN, MAX_SILENCE_MINUTES, SENTIMENTS
 
 

@@ -16,14 +16,15 @@ from flask import redirect, render_template, request, url_for
 from werkzeug.routing import PathConverter
 
 from shared.errors import NotFoundError
+from shared.route_groups import RouteGroup
 
+from .dashboard import dashboard
 from .guards import form_label, form_minutes, form_text, require_form_admin
 from .query import query_args
-from .routes import Routes, dashboard
 from .schemas import NAME_PATTERN, UTC, AlertsQuery, JobsQuery, TrendQuery
 
 REFRESH_SECONDS = 30
-routes = Routes()
+routes = RouteGroup("pages")  # no page is in the OpenAPI description
 
 
 class PagePath(PathConverter):

@@ -1,5 +1,5 @@
 """The monitor's packages import one way: each stage only the ones before it (finance_monitor/__init__.py
-draws the order), and no module imports another that imports it back."""
+draws the order). No import cycles at all: tests/test_architecture.py."""
 
 import ast
 from pathlib import Path
@@ -23,14 +23,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported(path: Path, *, module_level_only: bool) -> set[str]:
-    """Dotted names below finance_monitor that ``path`` imports (``from . import x`` counts as ``<package>.x``)."""
+def imported(path: Path) -> set[str]:
+    """Dotted names below finance_monitor that ``path`` imports anywhere, inside functions too
+    (``from . import x`` counts as ``<package>.x``)."""
     here = module_name(path).split(".") if module_name(path) else []
     package = here if path.name == "__init__.py" else here[:-1]
-    tree = ast.parse(path.read_text())
-    nodes = tree.body if module_level_only else ast.walk(tree)
     found = set()
-    for node in nodes:
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level:
             base = package[: len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
             found |= {".".join(base + ([a.name] if not node.module else [])) for a in node.names}
@@ -44,24 +43,5 @@ def test_each_stage_imports_only_the_stages_before_it():
         stage = module_name(path).split(".")[0]
         if stage not in MAY_IMPORT:
             continue
-        outside = {name.split(".")[0] for name in imported(path, module_level_only=False)} - {stage}
+        outside = {name.split(".")[0] for name in imported(path)} - {stage}
         assert outside <= MAY_IMPORT[stage], f"{path.relative_to(PACKAGE)} imports {sorted(outside - MAY_IMPORT[stage])}"
-
-
-def test_no_module_imports_one_that_imports_it_back():
-    modules = {module_name(p): p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts}
-    graph = {}
-    for name, path in modules.items():
-        targets = set()
-        for target in imported(path, module_level_only=True):
-            while target and target not in modules:  # `from .x import Name`: the module is x
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                targets.add(target)
-        graph[name] = targets
-
-    def reaches(start: str, goal: str, seen: set) -> bool:
-        return any(t == goal or (t not in seen and not seen.add(t) and reaches(t, goal, seen)) for t in graph[start])
-
-    circles = sorted(name for name in graph if reaches(name, name, set()))
-    assert circles == []
