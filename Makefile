@@ -26,6 +26,9 @@ run: $(STAMP)  # make run PORT=9000 serves on another port (as does TROIKA_PORT=
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
+lint: $(STAMP)  # ruff, configured in pyproject.toml; `.venv/bin/ruff check --fix .` fixes the mechanical ones
+	$(BIN)/ruff check .
+
 test-all: $(STAMP)  # includes the slow tests that train on real data
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "slow or not slow"
 

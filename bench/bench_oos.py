@@ -146,7 +146,8 @@ def write_markdown(result: dict) -> str:
         f"Date: {result['date'][:10]}. Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores. "
         f"Command: `{result['command']}` (mode `{result['mode']}`; training took "
         + ", ".join(f"{s} s {k}" for k, s in result["train_wall_seconds"].items())
-        + f"; load average {result['load_average_1min']['start']} at the start, {result['load_average_1min']['end']} at the end, on {result['machine']['cores']} cores).",
+        + f"; load average {result['load_average_1min']['start']} at the start, {result['load_average_1min']['end']} at the end, "
+        f"on {result['machine']['cores']} cores).",
         "",
         f"{result['benchmark']}. Threshold criterion: {result['threshold_criterion']}. "
         "In-scope accuracy counts an in-scope message rejected as out of scope as wrong; "

@@ -129,7 +129,8 @@ def markdown(result: dict) -> str:
     t = result["targets"]
     for runtime in ("torch_fp32", "onnx_int8"):
         pb, tw = v[runtime]["phrasebank"], v[runtime]["twitter"]
-        lines.append(f"| PhraseBank validation, all rows | {pb['n']} | {runtime} | {pb['accuracy']:.4f} | {pb['macro_f1']:.4f} | ≥ {t['phrasebank_accuracy']} |")
+        lines.append(f"| PhraseBank validation, all rows | {pb['n']} | {runtime} | {pb['accuracy']:.4f} | {pb['macro_f1']:.4f} | "
+                     f"≥ {t['phrasebank_accuracy']} |")
         if pb.get("accuracy_agree_100") is not None:
             lines.append(f"| PhraseBank validation, agreement 100 | {pb['n_agree_100']} | {runtime} | {pb['accuracy_agree_100']:.4f} | "
                          f"{pb['macro_f1_agree_100']:.4f} | ≥ {t['phrasebank_accuracy_agree_100']} |")

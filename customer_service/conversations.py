@@ -41,7 +41,7 @@ _INSERT_TURN = turns.insert().returning(*turns.c)
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -40,16 +40,15 @@ from shared.artifacts import ActiveWatcher, ArtifactStore
 from shared.biencoder import load_biencoder
 from shared.config import Config
 from shared.continual import hold_out_per_label
+from shared.datafiles import FileReports
 from shared.embeddings import Embedder
 from shared.encoder import resolve_encoder
-from shared.datafiles import FileReports
 from shared.errors import ConfigError
 from shared.finetune_config import FineTuneConfig
 from shared.server import Plugin
 from shared.storage import engine_for, migrate
 
 from .bot import OOS_ACTIONS, IntentBot, KnowledgeBase
-from .settings import DEFAULT_HANDOFF_INTENTS, check_keys
 from .conversations import Conversations
 from .intent_files import OUT_OF_SCOPE, IntentExamples, load_intents, read_oos_texts
 from .knowledge_files import read_knowledge, read_questions
@@ -57,6 +56,7 @@ from .oos import ONNX_THREADS, OutOfScopeDetector
 from .policy import PolicyThresholds, choose_retrieval_threshold
 from .response_files import read_responses
 from .service import ChatService, HandoffNotifier
+from .settings import DEFAULT_HANDOFF_INTENTS, check_keys
 from .web import make_blueprint
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,7 @@ from .conversations import Conversations
 from .intent_files import OUT_OF_SCOPE
 from .oos import OutOfScopeDetector
 
+
 def split_new_examples(examples: list[tuple[int, str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(train, held out) of the (id, text, intent) feedback examples, by ``hold_out_per_label``."""
     train, held = hold_out_per_label(examples, lambda example: example[2])

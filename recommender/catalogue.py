@@ -32,13 +32,13 @@ MAX_PAGE = 10_000
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _when(timestamp: float | dt.datetime | None) -> dt.datetime | None:
     if timestamp is None or isinstance(timestamp, dt.datetime):
         return timestamp
-    return dt.datetime.fromtimestamp(float(timestamp), dt.timezone.utc)
+    return dt.datetime.fromtimestamp(float(timestamp), dt.UTC)
 
 
 def _check_id(value: str, what: str) -> str:

@@ -48,7 +48,8 @@ def save_click_model(model, directory) -> Path:
             "format_version": FORMAT_VERSION, "protocol": model.protocol_, "config": asdict(model.config),
             "half_life": model.half_life_, "click": model.click_.to_json(), "blender": model.blender_.to_json(),
             "ridge": model.ridge_.to_json() if model.ridge_ is not None else None,
-            "tuning": model.tuning_, "encoder": model.encoder_metrics_, "fit_seconds": getattr(model, "fit_seconds_", None), "timings": getattr(model, "timings_", {}),
+            "tuning": model.tuning_, "encoder": model.encoder_metrics_, "fit_seconds": getattr(model, "fit_seconds_", None),
+            "timings": getattr(model, "timings_", {}),
         }
         (tmp / "model.json").write_text(json.dumps(state, indent=1))
         stats = model.stats_.to_json()

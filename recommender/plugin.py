@@ -47,7 +47,6 @@ import recommender
 from shared.artifacts import ActiveWatcher, ArtifactStore
 from shared.config import Config
 from shared.embeddings import Embedder
-from shared.errors import ConfigError
 from shared.scheduler import Job, Scheduler
 from shared.server import Plugin, urls
 from shared.storage import engine_for, migrate

@@ -28,9 +28,9 @@ never sees a half-updated index. Text edits of existing items reach the index at
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -49,7 +49,7 @@ def plugin_settings(config: Config) -> dict:
         raise ConfigError(f"[recommender] has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(SETTINGS)}")
     for key, kind in SETTINGS.items():
         value = settings.get(key)
-        if value is not None and (not isinstance(value, kind) or (kind != bool and isinstance(value, bool))):
+        if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
             expected = {"demo": "true or false", "fine_tune": "true or false", "api_key": "a string", "ranking": "a string",
                         "rate_limit": 'a string such as "200/second;5000/minute"'}.get(key, "a list of strings" if key in TYPE_LISTS
                                                                                      else "a number of seconds")

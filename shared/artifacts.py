@@ -52,7 +52,7 @@ def write_manifest(directory: str | Path, kind: str, extra: dict | None = None) 
 
     manifest = {
         "kind": kind,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "troika_version": __version__,
         "files": {p.relative_to(directory).as_posix(): sha256_file(p) for p in files},
         **(extra or {}),
@@ -181,7 +181,7 @@ class ArtifactStore:
 
     def new_version_dir(self) -> Path:
         # Names sort in creation order (microseconds), which is what rollback relies on.
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         return self.root / f"v{stamp}-{uuid.uuid4().hex[:6]}"
 
     def activate(self, version: str | Path) -> Path:

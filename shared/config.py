@@ -64,7 +64,8 @@ class Config:
 
     var_dir: Path = _key(Path("var"), "where databases, models and indexes live (relative paths: to the current directory, or to troika.toml when set there)")
     database_url: str = _key("", "SQLAlchemy database URL; empty means sqlite:///<var_dir>/troika.db", repr=False)
-    base_model: str = _key("", "encoder to fine-tune: minilm (the packaged all-MiniLM-L6-v2), mpnet (all-mpnet-base-v2: see troika models) or a local Hugging Face model directory; empty means minilm")
+    base_model: str = _key("", "encoder to fine-tune: minilm (the packaged all-MiniLM-L6-v2), mpnet (all-mpnet-base-v2: see troika models) "
+                           "or a local Hugging Face model directory; empty means minilm")
     secret_key: str = _key("", "key signing cookies; empty means a random one generated once and kept in <var_dir>/secret_key", repr=False)
     admin_token: str = _key("", "token admin routes require (Authorization: Bearer <token>); empty means admin routes are closed", repr=False)
     host: str = _key("127.0.0.1", "address the server listens on (0.0.0.0 for every interface)")

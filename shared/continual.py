@@ -29,7 +29,6 @@ from .classifier import TextClassifier
 from .errors import DataError, NotFoundError
 from .finetune_config import FineTuneConfig
 
-
 T = TypeVar("T")
 HOLD_OUT_EVERY = 4
 

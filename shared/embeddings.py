@@ -19,7 +19,7 @@ import numbers
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import faiss
 import numpy as np
@@ -28,7 +28,7 @@ from .artifacts import atomic_dir, verify_manifest, write_manifest
 from .encoder import DEFAULT_ENCODER_NAME, resolve_encoder
 from .errors import DataError, IntegrityError
 
-Id = Union[str, int]
+Id = str | int
 
 MANIFEST_KIND = "vector-index"
 INDEX_FILE = "index.faiss"

@@ -106,7 +106,7 @@ def _feeds(tokenizer, texts: list[str], max_length: int) -> dict:
     return {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": encoded["attention_mask"].astype(np.int64)}
 
 
-def export_onnx(clf, out_dir: str | Path, *, quantize: bool = True) -> "OnnxClassifier":
+def export_onnx(clf, out_dir: str | Path, *, quantize: bool = True) -> OnnxClassifier:
     """Write ``clf`` as an ONNX model directory (atomically, with a manifest) and load it back."""
     out_dir = Path(out_dir)
     with artifacts.atomic_dir(out_dir) as tmp:
@@ -157,7 +157,7 @@ def _sentence_model_parts(path: Path):
     return model, tokenizer, int(max_length)
 
 
-def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True, threads: int | None = None) -> "OnnxEncoder":
+def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True, threads: int | None = None) -> OnnxEncoder:
     """Export the sentence encoder of ``source`` (a mean-pooling ``TextClassifier``, or a
     sentence-transformers directory / name ``resolve_encoder`` accepts) as an ONNX directory
     whose output is the unit sentence vector; returns it loaded."""
@@ -180,7 +180,7 @@ class OnnxEncoder:
     """onnxruntime sentence encoder: ``encode(texts)`` → unit float32 rows, a drop-in for ``Embedder``."""
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None) -> "OnnxEncoder":
+    def load(cls, path: str | Path, *, threads: int | None = None) -> OnnxEncoder:
         from transformers import AutoTokenizer
 
         path = Path(path)
@@ -213,7 +213,7 @@ class OnnxClassifier(ProbabilisticTextClassifier):
     """onnxruntime-backed classifier with the same ``predict``/``predict_proba``/``evaluate`` API."""
 
     @classmethod
-    def load(cls, path: str | Path, *, threads: int | None = None) -> "OnnxClassifier":
+    def load(cls, path: str | Path, *, threads: int | None = None) -> OnnxClassifier:
         from transformers import AutoTokenizer
 
         path = Path(path)

@@ -45,8 +45,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
-                                JobExecutionEvent, JobSubmissionEvent)
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -58,7 +57,7 @@ from shared.scheduler_lock import lock_for
 from shared.storage import make_engine
 
 log = logging.getLogger(__name__)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 LOCK_CHECK = "lock-check"  # internal job id, kept in memory and never recorded
 
 Record = Callable[..., object]  # record(job_id, status, *, started_at, scheduled_at, finished_at=None, detail="", counts=None)
@@ -244,7 +243,7 @@ class Scheduler:
             _unregister(self.name, self.runner)
             self._lock.release()
 
-    def __enter__(self) -> "Scheduler":
+    def __enter__(self) -> Scheduler:
         return self
 
     def __exit__(self, *_exc) -> None:

@@ -184,7 +184,7 @@ class UTCDateTime(TypeDecorator):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()}: give it a timezone (datetime.timezone.utc)")
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
         # SQLite keeps text and compares it as text: store one format, without an offset.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -192,8 +192,8 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 # JSONB on PostgreSQL: indexable and compared by value; plain JSON text elsewhere.

@@ -46,7 +46,8 @@ ReadinessCheck = Callable[[], tuple[bool, str]]
 _RateLimits = RateLimits  # its name before it moved to shared.rate_limits
 
 # Values people copy from tutorials; a key anyone can guess lets anyone forge cookies.
-INSECURE_SECRET_KEYS = {"dev", "development", "changeme", "change-me", "change_me", "secret", "secret_key", "secret-key", "default", "test", "testing", "password", "insecure", "troika"}
+INSECURE_SECRET_KEYS = {"dev", "development", "changeme", "change-me", "change_me", "secret", "secret_key", "secret-key", "default", "test",
+                        "testing", "password", "insecure", "troika"}
 MIN_SECRET_KEY_LENGTH = 16
 
 # Pages load only their own scripts, styles and images, and are never framed.

@@ -63,7 +63,7 @@ def tiny_csv(tmp_path_factory, tiny_data):
     """The tiny intents as a BANKING77-style CSV (columns text,category)."""
     texts, labels = tiny_data
     path = tmp_path_factory.mktemp("data") / "intents.csv"
-    return write_csv(path, [{"text": t, "category": l} for t, l in zip(texts, labels)])
+    return write_csv(path, [{"text": text, "category": label} for text, label in zip(texts, labels)])
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,20 @@ from shared.route_groups import RouteGroup, documented_as
 from shared.web import json_body, query_args, require_admin
 
 from ..conversations import Handoff
-from .schemas import (ADMIN, AgentIn, AgentReplyIn, CorrectionIn, Created, HandoffDetailOut, HandoffOut, HandoffsOut, HandoffsQuery,
-                      TurnOut, handoff_out, turn_out)
+from .schemas import (
+    ADMIN,
+    AgentIn,
+    AgentReplyIn,
+    CorrectionIn,
+    Created,
+    HandoffDetailOut,
+    HandoffOut,
+    HandoffsOut,
+    HandoffsQuery,
+    TurnOut,
+    handoff_out,
+    turn_out,
+)
 from .state import current_chats
 
 routes = RouteGroup("handoffs", security=ADMIN)

@@ -27,7 +27,8 @@ class ChatIn(Strict):
     session_id: str | None = Field(default=None, pattern=ID_PATTERN, description=(
         "omit to start a new conversation with an id chosen by the server, or name a new one: an unknown id of 16 to 64 "
         "characters of A-Z a-z 0-9 _ - starts that conversation (as a Rasa client's sender does); an unknown shorter id is 404"))
-    client_id: str | None = Field(default=None, pattern=ID_PATTERN, description="the widget's id for this message; a resend with the same id is stored and answered once")
+    client_id: str | None = Field(default=None, pattern=ID_PATTERN,
+                                  description="the widget's id for this message; a resend with the same id is stored and answered once")
 
 
 class Source(BaseModel):

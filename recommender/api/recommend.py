@@ -8,7 +8,7 @@ from shared.web import json_body, query_args
 
 from ..blueprint_state import current_service
 from .routes import documented_as, resource_routes
-from .schemas import Page, Recommended, ScoreIn, Scored, SessionFeedback
+from .schemas import Page, Recommended, Scored, ScoreIn, SessionFeedback
 from .wire import as_feedback, scored
 
 routes = resource_routes("recommend")

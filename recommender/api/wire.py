@@ -25,7 +25,7 @@ def parse_time(value: str | None, field: str) -> float | None:
     except ValueError:
         field_error(field, f"{value[:40]!r} is not an RFC 3339 time such as 2026-01-31T12:00:00Z")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)  # gorse reads zone-less times as UTC too
+        moment = moment.replace(tzinfo=dt.UTC)  # gorse reads zone-less times as UTC too
     return moment.timestamp()
 
 
@@ -33,8 +33,8 @@ def rfc3339(value: dt.datetime | float | None) -> str:
     if value is None:
         return ""
     if not isinstance(value, dt.datetime):
-        value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        value = dt.datetime.fromtimestamp(value, dt.UTC)
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def item_out(row: Mapping) -> dict:

@@ -80,7 +80,8 @@ def read_amazon_items(path: str | Path, *, brand_as_category: bool = False, stri
     return items, report
 
 
-def read_amazon_rows(path: str | Path, known_items, *, first_timestamp: float = 0.0, strict: bool = False) -> tuple[list[NextItemCase], list[Feedback], ImportReport]:
+def read_amazon_rows(path: str | Path, known_items, *, first_timestamp: float = 0.0,
+                     strict: bool = False) -> tuple[list[NextItemCase], list[Feedback], ImportReport]:
     """One NextItemCase per row, and the row's target as a click by that user at that time."""
     path = existing_file(path)
     report = ImportReport(str(path), strict)

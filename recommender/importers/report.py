@@ -13,8 +13,8 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 from shared.datafiles import BadRow, RowReport, numbered_rows  # BadRow: one class for every reader; the importers take it from here
 from shared.errors import DataError
@@ -123,7 +123,7 @@ def timestamp(value) -> float | None:
     except ValueError:
         raise BadRow("bad timestamp", repr(text)) from None
     if parsed.tzinfo is None:  # a time without a zone is taken as UTC, as gorse does
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.timestamp()
 
 

@@ -6,9 +6,9 @@ import pytest
 
 from customer_service.bot import IntentBot, KnowledgeBase
 from customer_service.conversations import Turn
-from customer_service.plugin import DEMO_FILES, build_bot, hold_out
 from customer_service.intent_files import IntentExamples
 from customer_service.knowledge_files import read_knowledge
+from customer_service.plugin import DEMO_FILES, build_bot, hold_out
 from customer_service.response_files import read_responses
 
 
@@ -20,7 +20,7 @@ def bot():
 def converse(bot, *messages):
     """Each message answered with the conversation so far as its history, as ChatService does."""
     history, replies = [], []
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for text in messages:
         reply = bot.respond(text, history)
         replies.append(reply)

@@ -163,7 +163,7 @@ def test_feedback_must_say_something_and_name_a_bot_reply(chats):
 
 def test_timestamps_come_from_the_clock_in_utc(db_engine):
     migrate(db_engine, MIGRATIONS, "customer_service_alembic_version")
-    fixed = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    fixed = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     chats = Conversations(db_engine, clock=lambda: fixed)
     sid = chats.start()
     assert chats.add_turn(sid, "user", "hi").created_at == fixed

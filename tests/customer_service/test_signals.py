@@ -21,7 +21,8 @@ def test_signals_give_calibrated_in_scope_probabilities(detector):
 def test_vectors_kept_from_fitting_equal_fresh_ones():
     texts = ["I lost my card", "freeze my stolen card", "open an account", "sign me up as a customer"]
     intents = ["lost_card", "lost_card", "open_account", "open_account"]
-    clf = TextClassifier(config=FineTuneConfig(mode="fast", fast_c_grid=(4.0,)), keep_fit_embeddings=True).fit(texts, intents, eval_data=(texts, intents), progress=False)
+    clf = TextClassifier(config=FineTuneConfig(mode="fast", fast_c_grid=(4.0,)), keep_fit_embeddings=True)
+    clf.fit(texts, intents, eval_data=(texts, intents), progress=False)
     assert set(clf.fit_embeddings_) == set(texts)
     np.testing.assert_allclose(np.stack([clf.fit_embeddings_[t] for t in texts]), embed(clf, texts), atol=1e-5)
     # signals_for uses the kept vectors, and encodes only what it has not seen

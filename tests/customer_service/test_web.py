@@ -34,7 +34,10 @@ class ScriptedBot:
         return BotReply("I'm passing you to a member of our team.", "handoff", details={"reason": "no confident answer"})
 
 
-def make_app(tmp_path, db_url, *, bot=ScriptedBot(), webhook=None, app_settings=None, **settings):
+SCRIPTED_BOT = ScriptedBot()  # None passed as bot means no bot loaded
+
+
+def make_app(tmp_path, db_url, *, bot=SCRIPTED_BOT, webhook=None, app_settings=None, **settings):
     config = load_config(env={}, var_dir=tmp_path, testing=True, admin_token=ADMIN_TOKEN, apps=["customer_service"],
                          database_url=db_url, **settings)
     from shared.storage import engine_for

@@ -10,7 +10,7 @@ from shared.errors import DataError, NotFoundError
 from shared.storage import migrate
 
 MIGRATIONS = Path(recommender.__file__).parent / "migrations"
-T0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp()
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC).timestamp()
 
 # A made-up catalogue of kitchen gadgets.
 GADGETS = [
@@ -30,7 +30,7 @@ def test_items_are_stored_and_read_back(catalogue):
     assert catalogue.put_items(GADGETS) == 3
     item = catalogue.item("g2")
     assert (item["title"], item["categories"], item["hidden"]) == ("Pour-over kettle", ["coffee"], False)
-    assert item["timestamp"] == dt.datetime(2026, 3, 1, 0, 1, tzinfo=dt.timezone.utc)
+    assert item["timestamp"] == dt.datetime(2026, 3, 1, 0, 1, tzinfo=dt.UTC)
 
 
 def test_putting_an_item_again_replaces_it(catalogue):

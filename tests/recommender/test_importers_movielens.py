@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from recommender.importers import import_movielens
-from tests.conftest import SHARED_DATA
 from recommender.records import CLICK, VIEW
 from shared.errors import DataError
+from tests.conftest import SHARED_DATA
 
 MOVIES = """movieId,title,genres
 10,Harbour Lights (1987),Drama|Romance

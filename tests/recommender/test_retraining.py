@@ -3,8 +3,8 @@
 import pytest
 
 from recommender.click_model import ClickModel, ClickModelConfig
-from recommender.plugin import DEMO_FEEDBACK, DEMO_ITEMS
 from recommender.importers import import_feedback, import_items
+from recommender.plugin import DEMO_FEEDBACK, DEMO_ITEMS
 from recommender.retraining import retrain
 from shared.artifacts import ArtifactStore
 from shared.errors import DataError

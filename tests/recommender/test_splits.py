@@ -3,7 +3,13 @@ import pytest
 
 from recommender.records import CLICK, VIEW, Feedback, Impression, NextItemCase
 from recommender.splits import (
-    EvalCase, cases_from_impressions, click_histories, impression_cases, next_item_cases, sampled_negative_cases, temporal_split,
+    EvalCase,
+    cases_from_impressions,
+    click_histories,
+    impression_cases,
+    next_item_cases,
+    sampled_negative_cases,
+    temporal_split,
 )
 from shared.errors import DataError
 

@@ -72,7 +72,8 @@ def test_training_needs_two_labels():
         TextClassifier(config=FineTuneConfig(mode="fast")).fit(["a", "b"], ["x", "x"])
 
 
-@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"}, {"soup": 0}, {"rdrop": -1.0}, {"layer_decay": 0.0}, {"layer_decay": 1.5}])
+@pytest.mark.parametrize("bad", [{"mode": "turbo"}, {"epochs": 0}, {"warmup_ratio": 1.5}, {"pooling": "max"}, {"class_weight": "auto"},
+                                 {"soup": 0}, {"rdrop": -1.0}, {"layer_decay": 0.0}, {"layer_decay": 1.5}])
 def test_config_is_validated(bad):
     with pytest.raises(ConfigError):
         FineTuneConfig(**bad)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from shared.scheduler import Job, Scheduler
 from shared.scheduler_lock import lock_for
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 HOUR = 3600
 TABLE = "test_apscheduler_jobs"
 

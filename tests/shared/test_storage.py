@@ -76,7 +76,7 @@ def test_sqlite_file_and_folder_are_created_with_safe_pragmas(tmp_path, sqlite_e
     # Two connections checked out at once: the pragmas are set on each, not just the first.
     with engine.connect() as first, engine.connect() as second:
         for connection in (first, second):
-            pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+            pragma = lambda name, connection=connection: connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731 - reads as a table
             assert pragma("journal_mode") == "wal"
             assert pragma("busy_timeout") >= 5000
             assert pragma("foreign_keys") == 1

@@ -48,7 +48,7 @@ def test_timestamps_come_back_aware_in_utc_whatever_zone_went_in(engine):
 
 
 def test_timestamps_compare_in_time_order_across_zones(engine):
-    utc = dt.timezone.utc
+    utc = dt.UTC
     tokyo = dt.timezone(dt.timedelta(hours=9))
     with engine.begin() as connection:
         connection.execute(articles.insert(), [
