@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine_info import machine  # noqa: E402
 from shared.cli import add_set_option  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 THROUGHPUT_HEADLINES = 5000

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine_info import machine  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "finance_news_stream" / "headlines_dev_until_2019-12-31.csv"
 # Labelled sets used only to say how good the sentiment function is at "negative vs rest".
@@ -51,7 +52,15 @@ LABELLED = {
 
 from finance_monitor.detect.alert_lifecycle import AlertPolicy, replay_alerts  # noqa: E402
 from finance_monitor.detect.spikes import (  # noqa: E402
-    AllOf, BinomialShareDetector, CountDetector, EwmaShareDetector, NegativeVolumeDetector, ScoredItem, bucketise, evaluate)
+    AllOf,
+    BinomialShareDetector,
+    CountDetector,
+    EwmaShareDetector,
+    NegativeVolumeDetector,
+    ScoredItem,
+    bucketise,
+    evaluate,
+)
 from finance_monitor.ingest.normalise import Deduper, normalise  # noqa: E402
 from finance_monitor.ingest.sources import read_stream  # noqa: E402
 

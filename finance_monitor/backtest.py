@@ -32,6 +32,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from shared.datafiles import RowReport
 from shared.errors import DataError
 
 from .detect.alert_lifecycle import Alert, AlertBook
@@ -39,11 +40,9 @@ from .detect.buckets import ScoredItem, bucket_start
 from .detect.detection import detect_windows
 from .ingest.articles import scoring_body, topic_text
 from .ingest.normalise import Deduper, normalise
-from .settings import MonitorSettings, load_settings
-from shared.datafiles import RowReport
-
 from .ingest.sources import read_stream
 from .scoring.topics import GENERAL_TOPIC, TopicAssigner
+from .settings import MonitorSettings, load_settings
 
 BATCH = 512
 EVIDENCE_HEADLINES = 5
@@ -129,7 +128,8 @@ def replay_stream(path: str | Path, *, model, settings: MonitorSettings, assigne
     rules, size = settings.rules, settings.bucket
     depth = max(rule.depth for rule in rules)
     load_from = bucket_start(start, size) - depth * size if start else None
-    raws = [r for r in read_stream(path, strict=strict, report=report) if (load_from is None or r.published_at >= load_from) and (end is None or r.published_at < end)]
+    raws = [r for r in read_stream(path, strict=strict, report=report)
+            if (load_from is None or r.published_at >= load_from) and (end is None or r.published_at < end)]
     if not raws:
         raise DataError(f"{path}: no rows between {start or 'the start'} and {end or 'the end'}")
     deduper, kept = Deduper(), []

@@ -94,7 +94,7 @@ def _date(text: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.utcoffset() is None else moment.astimezone(dt.timezone.utc)
+    return moment.replace(tzinfo=dt.UTC) if moment.utcoffset() is None else moment.astimezone(dt.UTC)
 
 
 def _config(args):
@@ -221,7 +221,8 @@ def cmd_run(args) -> str:
 
 def register(subparsers) -> None:
     finance = subparsers.add_parser(
-        "finance", help="finance news monitor: sentiment model, backtest, scraping and the scheduler", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        "finance", help="finance news monitor: sentiment model, backtest, scraping and the scheduler", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter
     )
     verbs = finance.add_subparsers(dest="finance_command", metavar="VERB", required=True)
     _add_model_verbs(verbs)

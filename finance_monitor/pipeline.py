@@ -110,7 +110,7 @@ class Monitor:
 
     @classmethod
     def from_config(cls, config: Config, *, sentiment=None, model_version: str = "", load_models: bool = True,
-                    progress: bool = True, clock: Callable[[], dt.datetime] = utcnow, base: Path | None = None) -> "Monitor":
+                    progress: bool = True, clock: Callable[[], dt.datetime] = utcnow, base: Path | None = None) -> Monitor:
         """The monitor of a suite configuration: settings checked, database migrated, then (``load_models``)
         its sentiment model (trained from the demo data when none is configured) and topic encoder."""
         section = config.section("finance_monitor")

@@ -56,7 +56,7 @@ def fallback_blueprint(monitor: Monitor) -> Blueprint:
 
 def _add_demo_feed(blueprint: Blueprint) -> None:
     def feed():
-        return Response(demo_feed(dt.datetime.now(dt.timezone.utc)), mimetype="application/rss+xml")
+        return Response(demo_feed(dt.datetime.now(dt.UTC)), mimetype="application/rss+xml")
 
     try:
         blueprint.add_url_rule("/demo/feed.xml", endpoint="troika_demo_feed", view_func=feed, methods=["GET"])

@@ -110,8 +110,9 @@ TOP_KEYS = {"sentiment_model", "bucket", "detect_every", "retrain_every", "misfi
             "admin_token", "dashboard_url", "scheduler", "fetch", "detector", "rules", "alerts", "sources", "topics", "channels"}
 COMMON_DETECTOR = {"alpha": float, "critical_alpha": float, "min_negative": int, "min_total": int, "min_ratio": float,
                    "baseline_buckets": int, "min_baseline_buckets": int, "window_buckets": int}
-DETECTOR_EXTRA = {"negative_volume": {"min_baseline_total": int}, "binomial_share": {"min_baseline_total": int}, "count": {"overdispersed": bool, "min_rate": float},
-                  "ewma_share": {"smoothing": float}, "share_and_count": {"min_baseline_total": int, "overdispersed": bool}}
+DETECTOR_EXTRA = {"negative_volume": {"min_baseline_total": int}, "binomial_share": {"min_baseline_total": int},
+                  "count": {"overdispersed": bool, "min_rate": float}, "ewma_share": {"smoothing": float},
+                  "share_and_count": {"min_baseline_total": int, "overdispersed": bool}}
 FETCH_KEYS = {"connect_timeout": float, "read_timeout": float, "deadline": float, "max_bytes": int, "max_redirects": int}
 ALERT_KEYS = {"fire_after": int, "resolve_after": int, "cooldown_hours": float}
 

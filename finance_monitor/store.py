@@ -35,7 +35,7 @@ JOB_OUTCOMES = ("ok", "error", "missed")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

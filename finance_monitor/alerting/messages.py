@@ -58,7 +58,7 @@ def rfc3339(moment: dt.datetime) -> str:
     """UTC, second precision, 'Z' suffix: what Alertmanager and most webhook consumers parse."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: alerts carry UTC times")
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clean_headlines(headlines) -> list[str]:
@@ -122,7 +122,7 @@ def alertmanager_alerts(notice: Notice, *, firing_ttl: dt.timedelta) -> list[dic
     if notice.resolved:
         ends = alert.resolved_at or notice.event.at
     else:
-        ends = max(notice.event.at, dt.datetime.now(dt.timezone.utc)) + firing_ttl
+        ends = max(notice.event.at, dt.datetime.now(dt.UTC)) + firing_ttl
     body = {"labels": labels(notice), "annotations": annotations(notice), "startsAt": rfc3339(alert.started_at),
             "endsAt": rfc3339(max(ends, alert.started_at))}
     if notice.generator_url:

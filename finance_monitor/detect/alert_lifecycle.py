@@ -29,7 +29,7 @@ EVENT_KINDS = ("fired", "escalated", "resolved")
 
 def fingerprint(topic: str, rule: str) -> str:
     """Stable id of 'this rule on this topic': the dedupe key here and in Alertmanager."""
-    return hashlib.sha256(f"{topic}\x00{rule}".encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(f"{topic}\x00{rule}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Alert:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Alert":
+    def from_dict(cls, data: dict) -> Alert:
         data = dict(data)
         for key in ("started_at", "last_fired_at", "resolved_at"):
             data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
@@ -163,7 +163,7 @@ class AlertBook:
         }
 
     @classmethod
-    def from_dict(cls, data: dict, policy: AlertPolicy = AlertPolicy()) -> "AlertBook":
+    def from_dict(cls, data: dict, policy: AlertPolicy = AlertPolicy()) -> AlertBook:
         book = cls(policy)
         for key, t in data.items():
             book._tracks[key] = _Track(

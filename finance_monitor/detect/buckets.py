@@ -14,9 +14,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The widest span a precision can stand for; items wider than a bucket cannot be placed in it.
 PRECISION_SPAN = {
     "second": timedelta(seconds=1),

@@ -40,7 +40,7 @@ class Rule:
     detector: object
 
     @classmethod
-    def of(cls, detector, name: str | None = None) -> "Rule":
+    def of(cls, detector, name: str | None = None) -> Rule:
         return cls(name or rule_name(detector), detector)
 
     @property
@@ -76,7 +76,7 @@ def detect_windows(items: Iterable[ScoredItem], topics: Sequence[str], size: tim
     events: list[AlertEvent] = []
     series = sorted(series_for(items, topics, size, start, end).items())
     for rule in rules:
-        for topic, topic_series in series:
+        for _topic, topic_series in series:
             for window, detection in evaluate(topic_series, rule.detector, since=since):
                 raised = book.observe(window, detection, rule.name)
                 if episodes is not None:

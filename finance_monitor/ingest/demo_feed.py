@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from .sources import read_stream
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DEMO_STREAM = Path(__file__).resolve().parent.parent / "demo" / "stream.csv"  # the package's demo/, as settings.DEMO_DIR
 
 

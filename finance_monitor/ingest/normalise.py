@@ -19,7 +19,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -207,12 +207,12 @@ def canonical_url(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, parts.path or "/", urlencode(sorted(query)), ""))
 
 
-def to_utc(moment: datetime, assume: timezone = timezone.utc) -> datetime:
+def to_utc(moment: datetime, assume: timezone = UTC) -> datetime:
     """The same instant in UTC. A naive time is taken to be in ``assume`` (UTC by default),
     since feeds that omit the offset mostly mean UTC and guessing a local zone is worse."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         moment = moment.replace(tzinfo=assume)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 # ---- keys and normalisation ---------------------------------------------------------

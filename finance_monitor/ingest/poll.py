@@ -30,6 +30,7 @@ from .fetch import FetchError, FetchLimits, fetch
 from .sources import StreamReplay, parse_article_page, parse_feed
 
 OUTCOMES = ("ok", "not_modified", "skipped", "error")
+DEFAULT_LIMITS = FetchLimits()  # frozen: one instance serves every call that names none
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +45,8 @@ class PollResult:
     bytes: int = 0
 
 
-def poll_feed(url: str, source: str, etag: str | None = None, last_modified: str | None = None, limits: FetchLimits = FetchLimits()) -> PollResult:
+def poll_feed(url: str, source: str, etag: str | None = None, last_modified: str | None = None,
+              limits: FetchLimits = DEFAULT_LIMITS) -> PollResult:
     """Fetch an RSS/Atom feed conditionally and parse it; malformed feeds are 'skipped'."""
     try:
         result = fetch(url, limits, etag=etag, last_modified=last_modified)
@@ -62,7 +64,7 @@ def poll_feed(url: str, source: str, etag: str | None = None, last_modified: str
     return PollResult(outcome, feed.articles, feed.warning, bytes=len(result.body), **validators)
 
 
-def poll_page(url: str, source: str, limits: FetchLimits = FetchLimits()) -> PollResult:
+def poll_page(url: str, source: str, limits: FetchLimits = DEFAULT_LIMITS) -> PollResult:
     """Fetch one article page; a page with no article text is 'skipped'."""
     try:
         result = fetch(url, limits)

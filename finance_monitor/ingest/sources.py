@@ -23,7 +23,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import feedparser
@@ -47,7 +47,7 @@ def _utc_from_struct(value) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
     except (OverflowError, ValueError, OSError, TypeError):
         return None
 
@@ -56,7 +56,7 @@ def stamp_date(day: date, precision: str = "day") -> datetime:
     """The documented instant for an item known only by its date (see module docstring)."""
     if precision == "month":
         day = day.replace(day=1)
-    return datetime.combine(day, time(DAY_PRECISION_HOUR), tzinfo=timezone.utc)
+    return datetime.combine(day, time(DAY_PRECISION_HOUR), tzinfo=UTC)
 
 
 # ---- RSS / Atom ------------------------------------------------------------------------
@@ -200,8 +200,8 @@ def parse_stream_time(value: str, precision: str = "") -> tuple[datetime, str]:
         return stamp_date(date.fromisoformat(value[:10]), precision), precision
     moment = datetime.fromisoformat(value)
     if moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc), precision
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC), precision
 
 
 def _cell(row: dict, key: str) -> str:
@@ -284,7 +284,7 @@ class StreamReplay:
                  report: RowReport | None = None):
         self.articles = sorted(articles, key=lambda a: a.published_at) if articles is not None else read_stream(path, report=report)
         self._times = [a.published_at for a in self.articles]
-        first = self._times[0] if self._times else datetime.now(timezone.utc)
+        first = self._times[0] if self._times else datetime.now(UTC)
         self.cursor = start if start is not None else first
         if self.cursor.utcoffset() is None:
             raise ValueError("start must be timezone-aware")

@@ -85,7 +85,7 @@ class SentimentModel:
     @classmethod
     def train(cls, train_files: Sequence[str | Path], validation_files: Sequence[str | Path] = (), *,
               config: FineTuneConfig | None = None, base_model: str | None = None, progress: bool = True,
-              reports: list | None = None, strict: bool = False, **options) -> "SentimentModel":
+              reports: list | None = None, strict: bool = False, **options) -> SentimentModel:
         """Fit one model on every training file; validation files drive early stopping and calibration.
         ``reports`` (a list) collects the rows skipped for an unknown label (see ``read_sentiment_files``)."""
         rows = read_sentiment_files(train_files, reports, strict)
@@ -105,7 +105,7 @@ class SentimentModel:
             raise ConfigError("only a torch model can be saved; an ONNX model is written by export_onnx")
         return self.classifier.save(path)
 
-    def export_onnx(self, path: str | Path, *, quantize: bool = True) -> "SentimentModel":
+    def export_onnx(self, path: str | Path, *, quantize: bool = True) -> SentimentModel:
         """Write the int8 ONNX form (with its manifest) and return a model served by it."""
         if not isinstance(self.classifier, TextClassifier):
             raise ConfigError("this model is already an ONNX export")
@@ -113,7 +113,7 @@ class SentimentModel:
         return SentimentModel(fast, chunk_tokens=self.chunk_tokens, headline_weight=self.headline_weight)
 
     @classmethod
-    def load(cls, path: str | Path, **options) -> "SentimentModel":
+    def load(cls, path: str | Path, **options) -> SentimentModel:
         """A saved torch model directory or its ONNX export, told apart and verified by its manifest."""
         from shared.cli import _load_any  # the one place that knows both artifact kinds
 

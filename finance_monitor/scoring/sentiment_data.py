@@ -45,7 +45,7 @@ class SentimentRows:
     def has_agreement(self) -> bool:
         return any(a is not None for a in self.agreement)
 
-    def extend(self, other: "SentimentRows") -> None:
+    def extend(self, other: SentimentRows) -> None:
         self.texts += other.texts
         self.labels += other.labels
         self.agreement += other.agreement

@@ -159,7 +159,8 @@ DEFAULT_TOPICS = [
     {
         "name": "markets",
         "description": "Stock markets as a whole: share indices rising or falling, investors selling or buying equities, bond yields and futures.",
-        "keywords": ["stocks", "stock market", "equities", "wall street", "dow", "s&p 500", "nasdaq", "ftse", "nikkei", "sell-off", "selloff", "bond yields", "treasury yields"],
+        "keywords": ["stocks", "stock market", "equities", "wall street", "dow", "s&p 500", "nasdaq", "ftse", "nikkei", "sell-off", "selloff",
+                     "bond yields", "treasury yields"],
     },
     {
         "name": "banks",
@@ -187,7 +188,8 @@ DEFAULT_TOPICS = [
     },
     {
         "name": "trade-tariffs",
-        "description": "International trade disputes: tariffs, import duties, sanctions, export bans and negotiations between the US, China and other countries.",
+        "description": "International trade disputes: tariffs, import duties, sanctions, export bans and negotiations between the US, China "
+                       "and other countries.",
         "keywords": ["tariff", "tariffs", "trade war", "trade talks", "trade deal", "trade dispute", "import duties", "export controls", "customs duties"],
     },
     {

@@ -13,8 +13,23 @@ from shared.web import json_body
 from .dashboard import dashboard
 from .guards import require_admin
 from .query import query_args
-from .schemas import (AckIn, AlertOut, AlertsOut, AlertsQuery, ArticlesOut, ArticlesQuery, CorrectionIn, CorrectionOut, JobsOut,
-                      JobsQuery, RunNowOut, SilenceIn, TopicsOut, TrendOut, TrendQuery)
+from .schemas import (
+    AckIn,
+    AlertOut,
+    AlertsOut,
+    AlertsQuery,
+    ArticlesOut,
+    ArticlesQuery,
+    CorrectionIn,
+    CorrectionOut,
+    JobsOut,
+    JobsQuery,
+    RunNowOut,
+    SilenceIn,
+    TopicsOut,
+    TrendOut,
+    TrendQuery,
+)
 
 ADMIN = {"admin_token": []}
 api_spec = make_api_spec("troika finance monitor API", path="finance/api/openapi",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MAX_BUCKETS = 1000
 MAX_SILENCE_MINUTES = 30 * 24 * 60
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"

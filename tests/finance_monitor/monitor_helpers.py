@@ -18,7 +18,7 @@ from finance_monitor.store import MonitorStore
 from shared.config import Config
 from shared.storage import engine_for
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NEGATIVE_WORDS = ("plunge", "slump", "crash", "losses", "fraud", "downgrade")
 
 

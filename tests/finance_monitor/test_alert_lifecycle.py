@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -7,7 +7,7 @@ from finance_monitor.detect.alert_lifecycle import AlertBook, AlertPolicy, finge
 from finance_monitor.detect.spikes import Bucket, Detection, Window
 
 HOUR = timedelta(hours=1)
-T0 = datetime(2019, 5, 6, tzinfo=timezone.utc)
+T0 = datetime(2019, 5, 6, tzinfo=UTC)
 QUIET = Detection(False, 0.5, reason="p above alpha")
 
 

@@ -16,8 +16,7 @@ import urllib3
 import finance_monitor
 from finance_monitor.alerting import messages
 from finance_monitor.alerting.channel_config import build_channels
-from finance_monitor.alerting.channels import (AlertmanagerChannel, EmailChannel, LogChannel, SlackChannel, WebhookChannel,
-                                               dispatch, safe_target, scrub)
+from finance_monitor.alerting.channels import AlertmanagerChannel, EmailChannel, LogChannel, SlackChannel, WebhookChannel, dispatch, safe_target, scrub
 from finance_monitor.alerting.messages import Notice
 from finance_monitor.detect.alert_lifecycle import Alert, AlertEvent, fingerprint
 from finance_monitor.ingest.articles import RawArticle
@@ -28,7 +27,7 @@ from shared.storage import migrate
 from tests.web_fixtures import free_port
 
 MIGRATIONS = Path(finance_monitor.__file__).parent / "migrations"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NO_SLEEP = lambda _seconds: None  # noqa: E731  retries without waiting: tests check counts, not clocks
 
 

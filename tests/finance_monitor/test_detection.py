@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from finance_monitor.detect.alert_lifecycle import AlertBook, AlertPolicy
 from finance_monitor.detect.buckets import ScoredItem
@@ -6,7 +6,7 @@ from finance_monitor.detect.detection import Rule, detect_windows, rules_key
 from finance_monitor.settings import default_rules
 
 DAY = timedelta(days=1)
-T0 = datetime(2019, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2019, 1, 1, tzinfo=UTC)
 
 
 def news(days: int, trade_negatives) -> list[ScoredItem]:

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import example, given, settings
@@ -19,7 +19,7 @@ from finance_monitor.ingest.normalise import (
     truncate,
 )
 
-NOW = datetime(2024, 3, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,8 @@ def test_canonical_urls_drop_tracking_and_noise(url, expected):
     assert canonical_url(url) == expected
 
 
-@pytest.mark.parametrize("url", [None, "", "ftp://example.com/a", "/relative/path", "javascript:alert(1)", "http://exa mple.com/", "http://[::1/", "https://" + "a" * 3000 + ".com/"])
+@pytest.mark.parametrize("url", [None, "", "ftp://example.com/a", "/relative/path", "javascript:alert(1)", "http://exa mple.com/", "http://[::1/",
+                                 "https://" + "a" * 3000 + ".com/"])
 def test_urls_that_cannot_identify_an_article_have_no_canonical_form(url):
     assert canonical_url(url) is None
 
@@ -101,7 +102,8 @@ def test_truncation_prefers_a_word_boundary():
 
 
 def test_untrusted_fields_are_bounded():
-    raw = RawArticle(source="s" * 500, title="word " * 1000, text="<p>" + "x" * (MAX_TEXT_CHARS * 3) + "</p>", guid="g" * 5000, url="https://example.com/" + "p" * 5000)
+    raw = RawArticle(source="s" * 500, title="word " * 1000, text="<p>" + "x" * (MAX_TEXT_CHARS * 3) + "</p>", guid="g" * 5000,
+                     url="https://example.com/" + "p" * 5000)
     article = normalise(raw, NOW)
     assert len(article.title) <= MAX_TITLE_CHARS and "\n" not in article.title
     assert len(article.text) <= MAX_TEXT_CHARS and len(article.raw_text) <= MAX_TEXT_CHARS
@@ -110,11 +112,11 @@ def test_untrusted_fields_are_bounded():
 
 
 def test_times_become_utc_and_missing_dates_take_the_fetch_time():
-    assert to_utc(datetime(2024, 3, 5, 9, 0, tzinfo=timezone(timedelta(hours=-5)))) == datetime(2024, 3, 5, 14, 0, tzinfo=timezone.utc)
-    assert to_utc(datetime(2024, 3, 5, 9, 0)).tzinfo == timezone.utc
+    assert to_utc(datetime(2024, 3, 5, 9, 0, tzinfo=timezone(timedelta(hours=-5)))) == datetime(2024, 3, 5, 14, 0, tzinfo=UTC)
+    assert to_utc(datetime(2024, 3, 5, 9, 0)).tzinfo == UTC
     undated = normalise(RawArticle(source="s", title="t"), NOW)
     assert (undated.published_at, undated.time_precision) == (NOW, "fetched")
-    dated = normalise(RawArticle(source="s", title="t", published_at=datetime(2024, 3, 1, 12, tzinfo=timezone.utc), time_precision="day"), NOW)
+    dated = normalise(RawArticle(source="s", title="t", published_at=datetime(2024, 3, 1, 12, tzinfo=UTC), time_precision="day"), NOW)
     assert (dated.published_at.day, dated.time_precision) == (1, "day")
 
 

@@ -47,7 +47,8 @@ def test_real_sources_get_a_burst_rule_and_a_weekly_rule_sized_in_days():
     for bucket, per_day in (("day", 1), ("hour", 24)):
         burst, weekly = load_settings({"sources": wire, "bucket": bucket}).rules
         # A topic's negatives against all the news: one bucket against the 28 before it ...
-        assert (burst.name, burst.detector.name, burst.detector.window_buckets, burst.detector.baseline_buckets) == ("negative_volume", "negative_volume", 1, 28)
+        assert (burst.name, burst.detector.name, burst.detector.window_buckets, burst.detector.baseline_buckets) == (
+            "negative_volume", "negative_volume", 1, 28)
         # ... and the last week against the 8 weeks before it, whatever the bucket size.
         assert weekly.name == "negative_volume/week" and weekly.detector.name == "negative_volume"
         assert (weekly.detector.window_buckets, weekly.detector.baseline_buckets) == (7 * per_day, 56 * per_day)

@@ -19,7 +19,7 @@ from shared.storage import engine_for
 
 from .monitor_helpers import with_demo_model
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 5, 20, 15, 30, tzinfo=UTC)
 TOKEN = "finance-admin-token-for-tests-0123"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ def test_rss_items_become_articles_with_utc_times():
     first, second = result.articles
     assert first.title == "Acme shares tumble after profit warning"
     assert first.guid == "acme-2024-0305" and first.url.startswith("https://news.example.com/acme-warning")
-    assert first.published_at == datetime(2024, 3, 5, 19, 30, tzinfo=timezone.utc)
+    assert first.published_at == datetime(2024, 3, 5, 19, 30, tzinfo=UTC)
     assert first.time_precision == "second"
     assert "script" not in first.text and "x()" not in first.text  # feedparser sanitises
     # No date: the fetch time will stand in; a relative link resolves against the feed.
@@ -31,7 +31,7 @@ def test_rss_items_become_articles_with_utc_times():
 def test_atom_entries_prefer_content_and_the_published_date():
     (entry,) = parse_feed(ATOM, source="wire").articles
     assert entry.guid == "urn:example:wire:1" and entry.url == "https://wire.example.org/bonds"
-    assert entry.published_at == datetime(2024, 3, 5, 8, 15, tzinfo=timezone.utc)
+    assert entry.published_at == datetime(2024, 3, 5, 8, 15, tzinfo=UTC)
     assert "Longer body" in entry.text
     assert "jump" in entry.title
 
@@ -64,7 +64,7 @@ def test_an_article_page_gives_title_text_and_day_precision_date():
     assert article.title == "Acme shares fall after profit warning"
     assert "weaker demand in Europe" in article.text
     assert "track()" not in article.text and "Copyright" not in article.text
-    assert (article.published_at, article.time_precision) == (datetime(2024, 3, 5, 12, tzinfo=timezone.utc), "day")
+    assert (article.published_at, article.time_precision) == (datetime(2024, 3, 5, 12, tzinfo=UTC), "day")
 
 
 @pytest.mark.parametrize("data", [b"", b"<html><body><nav>menu</nav></body></html>", b"\x00\x01\x02"])
@@ -79,9 +79,9 @@ def test_stream_rows_follow_the_day_precision_convention(tmp_path):
     assert [a.published_at for a in articles] == sorted(a.published_at for a in articles)
     by_title = {a.title: a for a in articles}
     day = by_title["Stocks slide as tariff threat returns"]
-    assert (day.published_at, day.time_precision) == (datetime(2019, 5, 6, 12, tzinfo=timezone.utc), "day")
+    assert (day.published_at, day.time_precision) == (datetime(2019, 5, 6, 12, tzinfo=UTC), "day")
     minute = by_title["Apple shares lower premarket"]
-    assert (minute.published_at, minute.tickers, minute.source) == (datetime(2019, 5, 6, 13, 30, tzinfo=timezone.utc), ("AAPL",), "benzinga")
+    assert (minute.published_at, minute.tickers, minute.source) == (datetime(2019, 5, 6, 13, 30, tzinfo=UTC), ("AAPL",), "benzinga")
     assert by_title['Cramer: "stay calm"'].text == "Teaser sentence"
     assert by_title["Monthly round-up"].published_at == stamp_date(datetime(2019, 5, 1).date(), "month")
     assert len({a.guid for a in articles}) == len(articles)
@@ -91,16 +91,16 @@ def test_stream_rows_follow_the_day_precision_convention(tmp_path):
 def test_replay_walks_simulated_windows_without_gaps_or_repeats(tmp_path):
     path = tmp_path / "stream.csv"
     path.write_text(STREAM)
-    replay = StreamReplay(path, start=datetime(2019, 5, 6, tzinfo=timezone.utc))
+    replay = StreamReplay(path, start=datetime(2019, 5, 6, tzinfo=UTC))
     windows = list(replay.windows(timedelta(hours=6)))
     seen = [a.title for _, _, batch in windows for a in batch]
-    assert sorted(seen) == sorted(a.title for a in read_stream(path) if a.published_at >= datetime(2019, 5, 6, tzinfo=timezone.utc))
+    assert sorted(seen) == sorted(a.title for a in read_stream(path) if a.published_at >= datetime(2019, 5, 6, tzinfo=UTC))
     first_start, first_end, batch = windows[0]
     assert first_end - first_start == timedelta(hours=6) and batch == []  # nothing before 06:00 UTC
     # [12:00, 18:00): the day-precision row stamped at noon, then 09:30 EDT = 13:30 UTC.
     assert [a.title for a in windows[2][2]] == ["Stocks slide as tariff threat returns", "Apple shares lower premarket"]
     with pytest.raises(ValueError, match="only moves forward"):
-        replay.advance(datetime(2019, 5, 1, tzinfo=timezone.utc))
+        replay.advance(datetime(2019, 5, 1, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_the_dev_stream_reads_whole():
 
 # ---- issue 21: every precision, extra columns, bad rows counted ----------------------------
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ from finance_monitor.detect.spikes import (
 )
 
 DAY = timedelta(days=1)
-T0 = datetime(2019, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2019, 1, 1, tzinfo=UTC)
 DETECTORS = [BinomialShareDetector(), CountDetector(), EwmaShareDetector(), NegativeVolumeDetector()]
 
 
@@ -35,8 +35,8 @@ def noisy(seed, days, rate=100, share=0.1):
 
 def test_buckets_align_to_utc_midnight_and_hours():
     moment = datetime(2019, 5, 6, 23, 59, tzinfo=timezone(timedelta(hours=-4)))  # 03:59 UTC next day
-    assert bucket_start(moment, DAY) == datetime(2019, 5, 7, tzinfo=timezone.utc)
-    assert bucket_start(moment, timedelta(hours=1)) == datetime(2019, 5, 7, 3, tzinfo=timezone.utc)
+    assert bucket_start(moment, DAY) == datetime(2019, 5, 7, tzinfo=UTC)
+    assert bucket_start(moment, timedelta(hours=1)) == datetime(2019, 5, 7, 3, tzinfo=UTC)
 
 
 def test_bucketise_is_dense_per_topic_and_ranks_negative_evidence():
@@ -185,7 +185,7 @@ def test_a_sustained_rise_fires_over_a_multi_day_window_but_not_day_by_day():
 
 def test_all_of_members_must_agree_on_the_window():
     with pytest.raises(ValueError, match="window_buckets"):
-        AllOf((BinomialShareDetector(window_buckets=3), CountDetector())).window_buckets
+        _ = AllOf((BinomialShareDetector(window_buckets=3), CountDetector())).window_buckets
 
 
 @pytest.mark.parametrize("detector_type", [BinomialShareDetector, CountDetector, EwmaShareDetector], ids=lambda t: t.name)

@@ -13,7 +13,7 @@ from finance_monitor.store import MonitorStore
 from shared.storage import migrate
 
 MIGRATIONS = Path(finance_monitor.__file__).parent / "migrations"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOON = dt.datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
 

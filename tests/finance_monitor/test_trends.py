@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from finance_monitor.detect.trends import trends, window
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 D0 = dt.datetime(2026, 3, 2, tzinfo=UTC)

@@ -18,7 +18,7 @@ from shared.server import Plugin, build_app
 from shared.storage import engine_for, migrate
 
 MIGRATIONS = Path(finance_monitor.__file__).parent / "migrations"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 5, 20, 15, 30, tzinfo=UTC)
 TOKEN = "finance-admin-token-for-tests-0123"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
