@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import WRK_DONE, add_run_options, drive, free_port, highest_clean_rate, run_table, run_wrk, serving  # noqa: E402
-from bench.machine_info import machine  # noqa: E402
+from bench.load import WRK_DONE, add_run_options, drive, free_port, highest_clean_rate, run_table, run_wrk, serving
+from bench.machine_info import machine
 
 MESSAGES = [
     "I lost my card", "where is my new card", "how much does a transfer cost", "my top up failed",
@@ -79,7 +79,7 @@ def main() -> None:
                 return
 
     report = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(with_torch=False),
         "command": "python bench/bench_chat_load.py " + " ".join(sys.argv[1:]),
         "setup": {"server": "troika run (waitress)", "server_threads": args.threads, "runtime": "onnxruntime int8" if args.onnx == "true" else "torch fp32",

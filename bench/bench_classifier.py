@@ -27,8 +27,8 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77"
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
-from shared.cli import add_set_option  # noqa: E402
+from bench.machine_info import machine
+from shared.cli import add_set_option
 
 
 def write(name: str, result: dict) -> None:

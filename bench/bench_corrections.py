@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
+from bench.machine_info import machine
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -89,7 +89,7 @@ def main() -> None:
                 scores[name] = {key: accuracy(model, *rows) for key, rows in held.items()}
                 scores[name]["corrected_rows"] = accuracy(model, [c["title"] for c in corrections], [c["label"] for c in corrections])
     report = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "command": f"python bench/bench_corrections.py --model {args.model}",
         "model": str(args.model),

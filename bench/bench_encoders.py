@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
+from bench.machine_info import machine
 
 DATA = ROOT.parent / "shared" / "data" / "banking77" / "train.csv"
 
@@ -64,7 +64,7 @@ def main() -> None:
             print(f"round {round_ + 1} {name}: {rates[name][-1]:.1f} sentences/s", flush=True)
 
     report = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(with_torch=True),
         "command": " ".join(["python bench/bench_encoders.py", *sys.argv[1:]]),
         "settings": {"sentences": len(texts), "rounds": args.rounds, "threads": args.threads, "batch_size": args.batch_size,

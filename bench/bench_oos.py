@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clinc150"
 
-from bench.machine_info import machine  # noqa: E402
+from bench.machine_info import machine
 
 COLUMNS = ("in_scope_accuracy", "oos_precision", "oos_recall", "oos_f1", "auroc", "fpr_at_95tpr")
 
@@ -165,7 +165,7 @@ def write_markdown(result: dict) -> str:
     closed = next(iter(result["methods"].values()))["closed_set_accuracy"]
     lines += [
         f"Closed-set accuracy of the intent classifier on in-scope validation (with oos_train): {pct(closed)}%.",
-        f"k-NN AUROC by neighbour rank k: " + ", ".join(f"k={k}: {pct(v)}" for k, v in result["knn_auroc_by_k"].items()) + ".",
+        "k-NN AUROC by neighbour rank k: " + ", ".join(f"k={k}: {pct(v)}" for k, v in result["knn_auroc_by_k"].items()) + ".",
         "",
         f"Best by the criterion, cross-fitted: **{result['best_cross_fitted']}**; "
         f"`customer_service.oos.DEFAULT_METHOD` = `{result['default_method_in_code']}`.",
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
         print(f"skipped: {args.data} not found (CLINC150 lives in ../shared/data)")
         return 0
     load_before = os.getloadavg()[0]
-    result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **run(args)}
+    result = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(), **run(args)}
     # Wall times mean little on a machine shared with other jobs: record how busy it was.
     result["load_average_1min"] = {"start": round(load_before, 1), "end": round(os.getloadavg()[0], 1)}
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -51,13 +51,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import WRK_DONE, add_run_options, drive, free_port, highest_clean_rate, run_table, run_wrk, serving  # noqa: E402
-from bench.machine_info import machine  # noqa: E402
+from bench.load import WRK_DONE, add_run_options, drive, free_port, highest_clean_rate, run_table, run_wrk, serving
+from bench.machine_info import machine
 
 P99_TARGET_MS = 10.0
 N = 10
 UNKNOWN_SHARE = 0.05
-CLICK_PERIOD_END = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc).timestamp()
+CLICK_PERIOD_END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp()
 DAY = 86_400.0
 
 # --- the synthetic catalogue (original text: made-up combinations of these words) ------------------
@@ -138,7 +138,7 @@ def make_items(n: int, rng: random.Random) -> list[dict]:
         text = rng.choice(TEXT_TEMPLATES).format(**words)
         when = CLICK_PERIOD_END - 730 * DAY + rng.random() * 700 * DAY
         items.append({"ItemId": f"i{i:05d}", "Title": title, "Comment": text, "Categories": cats,
-                      "Timestamp": dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(timespec="seconds")})
+                      "Timestamp": dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")})
     return items
 
 
@@ -171,7 +171,7 @@ def make_feedback(items: list[dict], n_users: int, rng: random.Random) -> list[d
             when = start + rng.random() * (CLICK_PERIOD_END - start)
             kind = "click" if rng.random() < 0.85 else "view"
             rows.append({"FeedbackType": kind, "UserId": user, "ItemId": item_id, "Value": 1 if kind == "click" else 0,
-                         "Timestamp": dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat(timespec="seconds")})
+                         "Timestamp": dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")})
     return rows
 
 
@@ -309,12 +309,11 @@ def sample_sources(url: str, key: str, users: list[str], count: int = 40) -> dic
 def profile(folder: Path, users: list[str], calls: int) -> dict:
     """cProfile of ``calls`` RecommenderService.recommend calls over the prepared catalogue, and the
     per-call time of the service alone and of the whole Flask request (test client)."""
-    from shared.config import load_config
-    from shared.server import build_app
+    import faiss
 
     from recommender.plugin import make_plugin
-
-    import faiss
+    from shared.config import load_config
+    from shared.server import build_app
 
     faiss.omp_set_num_threads(1)  # as the server does (shared.server.serve)
     config = load_config(folder / "troika.toml", apps=("recommender",))
@@ -385,7 +384,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def write_report(args, info: dict, sources: dict, runs: list[dict], ready_s: float, readiness: str, timings: dict | None) -> None:
     report = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(with_torch=False),
         "command": "python bench/bench_rec_load.py " + " ".join(sys.argv[1:]),
         "setup": {"server": "troika rec serve (waitress)", "server_threads": args.threads, "database": "SQLite file",

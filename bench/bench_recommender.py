@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
+from bench.machine_info import machine
 
 RESULTS = ROOT / "bench" / "results"
 CACHE = ROOT / "var" / "cache" / "recommender"  # the same cache as `troika rec evaluate` (recommender.vector_cache)
@@ -211,7 +211,7 @@ def bench_cli(args) -> None:
         report = json.loads(out)
         model_info = json.loads((ROOT / model / "model.json").read_text())
         everything = json.loads(path.read_text()) if path.is_file() else {}
-        everything[name] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+        everything[name] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
                             "train_command": " ".join(map(shlex.quote, train_cmd)), "eval_command": " ".join(map(shlex.quote, eval_cmd)),
                             "train_seconds": train_seconds, "train_timed_by": timed_by, "load_average_after_train": load_after_train,
                             "model": {k: model_info.get(k) for k in ("half_life", "tuning", "encoder", "timings")}, "report": report}
@@ -251,7 +251,7 @@ def save(name: str, section: dict, command: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "recommender.json"
     everything = json.loads(path.read_text()) if path.is_file() else {}
-    everything[name] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+    everything[name] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
                         "command": command, **section}
     path.write_text(json.dumps(everything, indent=1) + "\n")
     table(None)

@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_spikes import DENSE_FROM, DENSE_TO, EPISODES, MATCH_AFTER, MATCH_BEFORE, STRESS_DATES  # noqa: E402
-from bench.machine_info import machine  # noqa: E402
+from bench.bench_spikes import DENSE_FROM, DENSE_TO, EPISODES, MATCH_AFTER, MATCH_BEFORE, STRESS_DATES
+from bench.machine_info import machine
 
 RESULTS = ROOT / "bench" / "results"
 STREAM = ROOT.parent / "shared" / "data" / "finance_news_stream" / "headlines_dev_until_2019-12-31.csv"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def day(text: str) -> dt.datetime:

@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
+from bench.machine_info import machine
 
 DATA = ROOT.parent / "shared" / "data" / "banking77"
 KB = ROOT / "bench" / "data" / "help_centre_articles.csv"
@@ -118,7 +118,7 @@ def main() -> None:
         print(name, json.dumps(results[name]), flush=True)
 
     report = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(with_torch=True),
         "command": "python bench/bench_retrieval.py " + " ".join(sys.argv[1:]),
         "knowledge_base": f"{KB.relative_to(ROOT)}: {len(ids)} articles",

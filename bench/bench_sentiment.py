@@ -26,8 +26,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
-from shared.cli import add_set_option  # noqa: E402
+from bench.machine_info import machine
+from shared.cli import add_set_option
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -121,7 +121,7 @@ def markdown(result: dict) -> str:
         "",
         f"One {result['config']['mode']}-mode model for both sets. "
         + (f"Training took {result['train_wall_seconds']:.0f} s. " if result["train_wall_seconds"] is not None else "Trained beforehand (see --model). ")
-        + 
+        +
         "The validation files also drove early stopping, model selection and the temperature.",
         "",
         "| set | rows | runtime | accuracy | macro-F1 | target (accuracy) |",
@@ -162,7 +162,7 @@ def main() -> None:
         print(f"note: {args.data} lacks {' or '.join(SETS.values())}; nothing to benchmark")
         return
     result = run(args)
-    result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **result}
+    result = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(), **result}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{result['name']}.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / f"{result['name']}.md").write_text(markdown(result))

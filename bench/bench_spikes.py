@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
+from bench.machine_info import machine
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "finance_news_stream" / "headlines_dev_until_2019-12-31.csv"
@@ -50,8 +50,8 @@ LABELLED = {
     "twitter_financial_news_sentiment/validation.csv": ("text", lambda label: label == "0"),  # 0 = Bearish
 }
 
-from finance_monitor.detect.alert_lifecycle import AlertPolicy, replay_alerts  # noqa: E402
-from finance_monitor.detect.spikes import (  # noqa: E402
+from finance_monitor.detect.alert_lifecycle import AlertPolicy, replay_alerts
+from finance_monitor.detect.spikes import (
     AllOf,
     BinomialShareDetector,
     CountDetector,
@@ -61,10 +61,10 @@ from finance_monitor.detect.spikes import (  # noqa: E402
     bucketise,
     evaluate,
 )
-from finance_monitor.ingest.normalise import Deduper, normalise  # noqa: E402
-from finance_monitor.ingest.sources import read_stream  # noqa: E402
+from finance_monitor.ingest.normalise import Deduper, normalise
+from finance_monitor.ingest.sources import read_stream
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # ---- proxies (replace with the real model and topic config when they exist) -------------
 
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
         from finance_monitor.scoring.sentiment import SentimentModel
 
         model = SentimentModel.load(serving_dir(args.model))
-        negativity_fn = lambda texts: [s.probabilities["negative"] for s in model.score_headlines(texts)]  # noqa: E731
+        negativity_fn = lambda texts: [s.probabilities["negative"] for s in model.score_headlines(texts)]  # noqa: E731 - a one-line adapter to the proxies' signature
         sentiment_note = f"the fine-tuned sentiment model {args.model} (P(negative), headline + body as the monitor scores them)"
         negativity = [s.probabilities["negative"] for s in model.score_articles([a.title for a in articles], [a.text or None for a in articles])]
     else:
@@ -297,7 +297,7 @@ def main(argv=None) -> int:
             rules = detector if isinstance(detector, tuple) else (detector,)
             alerts = []
             for j, rule in enumerate(rules):
-                for topic, s in series.items():
+                for s in series.values():
                     alerts += replay_alerts(evaluate(s, rule), f"{name}#{j}", policy)
             dense = [a for a in alerts if dense_from <= a.started_at < end + dt.timedelta(days=1)]
             date_hits = {}

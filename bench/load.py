@@ -147,7 +147,7 @@ def write_soak(out: Path, name: str, title: str, what: str, server_threads: int,
     from bench.machine_info import machine
 
     command = f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])
-    report = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(with_torch=False),
+    report = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(with_torch=False),
               "command": command, "server_threads": server_threads, "connections": connections,
               "rss_mib_at_start": round(start_rss, 1), "rounds": rounds,
               "requests": sum(r["requests"] for r in rounds), "errors": sum(r["errors"] for r in rounds)}

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine_info import machine  # noqa: E402
+from bench.machine_info import machine
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float)
     parser.add_argument("--detector", type=Path, help="model directory: its detector.json has every method's validation rates")
     args = parser.parse_args()
-    result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(with_torch=False),
+    result = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(with_torch=False),
               "train_command": args.train_command, "eval_command": args.eval_command, "train_seconds": args.train_seconds,
               "report": json.loads(args.report.read_text())}
     if args.detector:
@@ -49,7 +49,7 @@ def write_table() -> None:
     for path in sorted((ROOT / "bench" / "results").glob("cs_*.json")):
         r = json.loads(path.read_text())
         rep = r["report"]
-        f = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
+        f = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731 - a cell formatter, read where it is used
         lines.append(f"| {path.stem} | {r['date'][:10]} | {r['machine']['cpu']}, {r['machine']['cores']} cores | {r.get('train_seconds') or ''} | "
                      + " | ".join(f(rep.get(k)) for k in ("accuracy", "in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1",
                                                          "answered", "clarified", "handed_off")) + " |")

@@ -162,7 +162,7 @@ def cmd_chat(args) -> str:
             print(f"  choice: {choice}")
         for source in reply.details.get("sources", []):
             print(f"  source: {source['title']}" + (f" <{source['url']}>" if source.get("url") else ""))
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         history += [Turn(len(history), "terminal", "user", text, now),
                     Turn(len(history) + 1, "terminal", "bot", reply.text, now, reply.path, reply.intent, reply.confidence, reply.details)]
     return f"{len(history) // 2} message(s) answered"
@@ -241,8 +241,10 @@ def register(subparsers) -> None:
     p.add_argument("--validation", type=Path, required=True, metavar="VAL", help="validation intents, same formats")
     p.add_argument("--oos-train", type=Path, metavar="F", help="out-of-scope training sentences (CSV/JSONL with a text column)")
     p.add_argument("--oos-validation", type=Path, metavar="F", help="out-of-scope validation sentences")
-    p.add_argument("--mode", choices=["full", "fast"], default="full", help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head (seconds)")
-    p.add_argument("--method", choices=["auto", *METHODS], default="auto", help="out-of-scope method (auto: combined when out-of-scope examples are given, else knn)")
+    p.add_argument("--mode", choices=["full", "fast"], default="full",
+                   help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head (seconds)")
+    p.add_argument("--method", choices=["auto", *METHODS], default="auto",
+                   help="out-of-scope method (auto: combined when out-of-scope examples are given, else knn)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="model directory to write")
     p.add_argument("--min-oos-recall", type=float, default=DEFAULT_MIN_OOS_RECALL, metavar="R",
                    help=f"share of the out-of-scope validation messages the threshold must catch; in-scope accuracy is "

@@ -80,7 +80,7 @@ def _paths(settings: dict, base: Path) -> dict:
         return DEMO_FILES
     if "responses" not in settings:
         raise ConfigError("[customer_service] names a model or intents but no responses: add responses = \"answers.yml\"")
-    resolve = lambda p: (base / p) if not Path(p).is_absolute() else Path(p)  # noqa: E731
+    resolve = lambda p: (base / p) if not Path(p).is_absolute() else Path(p)  # noqa: E731 - one rule for the six paths below
     knowledge = settings.get("knowledge", [])
     return {"model": resolve(settings["model"]) if settings.get("model") else None,
             "intents": resolve(settings["intents"]) if settings.get("intents") else None, "oos": resolve(settings["oos"]) if settings.get("oos") else None,

@@ -22,8 +22,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from shared.artifacts import MANIFEST, ArtifactStore, onnx_dir
-from shared.cli import is_onnx_export
+from shared.artifacts import MANIFEST, ArtifactStore, is_onnx_export, onnx_dir
 from shared.config import Config
 from shared.encoder import resolve_encoder
 from shared.finetune_config import FineTuneConfig

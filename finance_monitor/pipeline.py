@@ -35,8 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import finance_monitor
-from shared.artifacts import ActiveWatcher
-from shared.cli import is_onnx_export
+from shared.artifacts import ActiveWatcher, is_onnx_export
 from shared.config import Config
 from shared.errors import ConfigError, TroikaError
 from shared.storage import engine_for, migrate

@@ -94,6 +94,14 @@ def verify_manifest(directory: str | Path, kind: str | None = None) -> dict:
 ONNX_EXPORT = "onnx"
 
 
+def is_onnx_export(model_dir: str | Path) -> bool:
+    """Whether ``model_dir``'s manifest says it is an exported ONNX classifier (else: a torch model, or nothing)."""
+    try:
+        return json.loads((Path(model_dir) / MANIFEST).read_text()).get("kind") == "onnx-classifier"
+    except (OSError, ValueError):
+        return False
+
+
 def onnx_dir(version: str | Path) -> Path:
     """Where the ONNX export of a saved model or store version lives: its ``onnx/`` folder, in every app."""
     return Path(version) / ONNX_EXPORT

@@ -77,7 +77,7 @@ class TextClassifier(ProbabilisticTextClassifier):
         """The constructor's arguments, as scikit-learn's estimators report them."""
         return {name: getattr(self, name) for name in _PARAMS}
 
-    def set_params(self, **params) -> "TextClassifier":
+    def set_params(self, **params) -> TextClassifier:
         """Change constructor arguments (``get_params``' names); returns self."""
         unknown = sorted(set(params) - set(_PARAMS))
         if unknown:
@@ -290,7 +290,7 @@ class TextClassifier(ProbabilisticTextClassifier):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "TextClassifier":
+    def load(cls, path: str | Path) -> TextClassifier:
         """Load a saved classifier after verifying every file against the manifest."""
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
@@ -331,3 +331,10 @@ class TextClassifier(ProbabilisticTextClassifier):
     def export_onnx(self, out_dir: str | Path, *, quantize: bool = True) -> OnnxClassifier:
         """Export to ONNX (int8 dynamic quantisation by default); returns an ``OnnxClassifier``."""
         return export_onnx(self, out_dir, quantize=quantize)
+
+
+def load_classifier(model_dir: str | Path) -> TextClassifier | OnnxClassifier:
+    """A saved torch model directory or its ONNX export, told apart and verified by its manifest."""
+    if artifacts.is_onnx_export(model_dir):
+        return OnnxClassifier.load(model_dir)
+    return TextClassifier.load(model_dir)

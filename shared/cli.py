@@ -32,27 +32,6 @@ def _add_columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-col", help="label column (default: the first of label, category, intent, sentiment)")
 
 
-def is_onnx_export(model_dir: Path) -> bool:
-    """Whether ``model_dir``'s manifest says it is an exported ONNX classifier (else: a torch model, or nothing)."""
-    from .artifacts import MANIFEST
-
-    try:
-        return json.loads((Path(model_dir) / MANIFEST).read_text()).get("kind") == "onnx-classifier"
-    except (OSError, ValueError):
-        return False
-
-
-def _load_any(model_dir: Path):
-    """A torch model directory or an exported ONNX one, told apart by its manifest."""
-    if is_onnx_export(model_dir):
-        from .onnx_runtime import OnnxClassifier
-
-        return OnnxClassifier.load(model_dir)
-    from .classifier import TextClassifier
-
-    return TextClassifier.load(model_dir)
-
-
 def add_set_option(parser: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE`` on a command that trains (read by ``shared.finetune_config.parse_overrides``), so any
     recipe tried in bench/ can be run again by the command that trains for real."""
@@ -91,11 +70,12 @@ def cmd_train(args) -> str:
 
 
 def cmd_evaluate(args) -> str:
+    from .classifier import load_classifier
     from .datafiles import FileReports, print_skipped_rows, read_labelled
 
     skipped = FileReports(strict=args.strict)
     texts, labels = read_labelled(args.data, args.text_col, args.label_col, skipped.new(args.data))
-    clf = _load_any(args.model)
+    clf = load_classifier(args.model)
     report = clf.evaluate(texts, labels)
     print(json.dumps(report, indent=1, ensure_ascii=False))
     return (f"{len(texts)} examples: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, ECE {report['ece']:.3f}"
@@ -200,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, required=True, help="training file")
     p.add_argument("--validation", type=Path, help="validation file for early stopping and calibration (default: 10%% of --train)")
     _add_columns(p)
-    p.add_argument("--mode", choices=["full", "fast"], default="full", help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head (seconds)")
+    p.add_argument("--mode", choices=["full", "fast"], default="full",
+                   help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head (seconds)")
     p.add_argument("--pooling", choices=["mean", "cls"], help="full mode: mean (default, best on BANKING77) or cls (stock HF architecture)")
     p.add_argument("--epochs", type=float, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--lr", type=float, help="peak learning rate")

@@ -98,7 +98,7 @@ class FineTuneConfig:
         return max(self.batch_size, 64)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "FineTuneConfig":
+    def from_dict(cls, values: dict) -> FineTuneConfig:
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 

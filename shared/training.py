@@ -92,7 +92,7 @@ def stratified_split(texts, y, fraction, seed):
             held.extend(idx[: max(1, round(fraction * len(idx)))])
     held_set = set(held)
     keep = [i for i in range(len(texts)) if i not in held_set]
-    pick = lambda ids: ([texts[i] for i in ids], y[ids])  # noqa: E731
+    pick = lambda ids: ([texts[i] for i in ids], y[ids])  # noqa: E731 - the split's two halves, read as a table
     return pick(np.array(keep, dtype=int)), pick(np.array(sorted(held), dtype=int))
 
 

@@ -1,9 +1,10 @@
 """Rules about the code's shape, read from the source with ``ast`` (nothing is imported or run).
 
 - No import cycle among troika's modules at module level (Python would fail or half-load one).
-- None in the core (``shared``) even counting the imports inside functions: such an import runs
-  later and is the usual way to *hide* a cycle, which still ties the two modules' insides together.
-- No module over 400 lines outside tests/ and bench/.
+- None even counting the imports inside functions: such an import runs later and is the usual way
+  to *hide* a cycle, which still ties the two modules' insides together.
+- An app imports only the core's public names (ARCHITECTURE.md), never a ``_``-prefixed one.
+- No module over 400 lines and no function over 80 outside tests/ and bench/ (migrations included).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("shared", "customer_service", "finance_monitor", "recommender")
 MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
 
 
 def _modules() -> dict[str, Path]:
@@ -103,13 +103,30 @@ def test_no_import_cycle_among_the_modules():
     assert find_cycle(graph) is None
 
 
-def test_no_import_cycle_in_the_core_even_through_imports_inside_functions():
-    modules = {name: path for name, path in _modules().items() if name.split(".")[0] == "shared"}
+def test_no_import_cycle_even_through_imports_inside_functions():
+    modules = _modules()
     graph = {name: module_imports(name, path, set(modules), in_functions=True) for name, path in modules.items()}
     assert find_cycle(graph) is None
 
 
-@pytest.mark.xfail(strict=False, reason="issue 20 in progress: other modules are being split")
+def test_apps_import_only_public_names_of_the_core():
+    private = []
+    for name, path in _modules().items():
+        if name.split(".")[0] == "shared":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "shared":
+                private += [f"{name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert private == []
+
+
+def test_no_function_is_over_80_lines():
+    long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for path in _modules().values() for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert long == []
+
+
 def test_no_module_is_over_400_lines():
     long = {str(path.relative_to(ROOT)): n for path in _modules().values()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}

@@ -40,7 +40,7 @@ from datetime import datetime
 from scipy import stats
 
 # Re-exported: callers build series and detect in one import.
-from .buckets import Bucket, ScoredItem, TopicSeries, bucket_start, bucketise, merge_buckets  # noqa: F401
+from .buckets import Bucket, ScoredItem, TopicSeries, bucket_start, bucketise, merge_buckets  # noqa: F401 - re-exported: callers take buckets with the detectors
 
 SEVERITIES = ("warning", "critical")
 

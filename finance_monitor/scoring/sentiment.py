@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.classifier import TextClassifier
+from shared.classifier import TextClassifier, load_classifier
 from shared.errors import ConfigError, DataError
 from shared.finetune_config import FineTuneConfig
 from shared.metrics import classification_report, expected_calibration_error
@@ -115,9 +115,7 @@ class SentimentModel:
     @classmethod
     def load(cls, path: str | Path, **options) -> SentimentModel:
         """A saved torch model directory or its ONNX export, told apart and verified by its manifest."""
-        from shared.cli import _load_any  # the one place that knows both artifact kinds
-
-        return cls(_load_any(Path(path)), **options)
+        return cls(load_classifier(Path(path)), **options)
 
     # ---- scoring --------------------------------------------------------------------------------
 

@@ -8,11 +8,10 @@ from flask import jsonify
 
 from shared.openapi import api_spec as make_api_spec
 from shared.route_groups import RouteGroup, documented_as
-from shared.web import json_body
+from shared.web import json_body, query_args
 
 from .dashboard import dashboard
 from .guards import require_admin
-from .query import query_args
 from .schemas import (
     AckIn,
     AlertOut,

@@ -17,13 +17,14 @@ from werkzeug.routing import PathConverter
 
 from shared.errors import NotFoundError
 from shared.route_groups import RouteGroup
+from shared.web import query_args
 
 from .dashboard import dashboard
 from .guards import form_label, form_minutes, form_text, require_form_admin
-from .query import query_args
 from .schemas import NAME_PATTERN, UTC, AlertsQuery, JobsQuery, TrendQuery
 
 REFRESH_SECONDS = 30
+PAGE_ARGS = ("refresh", "done")  # a page's own query parameters, not filters
 routes = RouteGroup("pages")  # no page is in the OpenAPI description
 
 
@@ -92,7 +93,7 @@ def topic_page(name):
 
 @routes.get("/alerts")
 def alerts_page():
-    query = query_args(AlertsQuery, page_args=True)
+    query = query_args(AlertsQuery, ignore=PAGE_ARGS)
     return page("alerts.html", alerts=dashboard().alerts(state=query.state, topic=query.topic, limit=query.limit),
                 state=query.state, done=request.args.get("done", ""))
 

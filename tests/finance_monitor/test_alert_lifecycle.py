@@ -2,6 +2,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finance_monitor.detect.alert_lifecycle import AlertBook, AlertPolicy, fingerprint, replay_alerts
 from finance_monitor.detect.spikes import Bucket, Detection, Window
@@ -91,8 +93,6 @@ def test_policy_is_validated():
         AlertPolicy(resolve_after=0)
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 SEQUENCES = st.lists(st.sampled_from(["quiet", "warning", "critical"]), max_size=60)
 

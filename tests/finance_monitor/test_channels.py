@@ -28,7 +28,7 @@ from tests.web_fixtures import free_port
 
 MIGRATIONS = Path(finance_monitor.__file__).parent / "migrations"
 UTC = dt.UTC
-NO_SLEEP = lambda _seconds: None  # noqa: E731  retries without waiting: tests check counts, not clocks
+NO_SLEEP = lambda _seconds: None  # noqa: E731 - retries without waiting: tests check counts, not clocks
 
 
 def make_alert(*, topic="banks", severity="warning", started=None, resolved=None, top_ids=(), headline_topic=None):

@@ -2,6 +2,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finance_monitor.detect.spikes import (
     AllOf,
@@ -195,8 +197,6 @@ def test_multi_day_windows_compare_like_with_like(detector_type):
     assert sum(d.fired for _, d in evaluate(series, detector_type(window_buckets=3))) <= 2
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 MINUTES = st.integers(min_value=0, max_value=60 * 24 * 20)
 

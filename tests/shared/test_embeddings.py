@@ -135,7 +135,7 @@ def test_exact_and_hnsw_agree_on_the_nearest_neighbour():
     exact = VectorIndex(32, "exact").add(ids, vectors)
     hnsw = VectorIndex(32, "hnsw").add(ids, vectors)
     assert (exact.index_type, hnsw.index_type) == ("exact", "hnsw")
-    top = lambda index: [hits[0].id for hits in index.search(queries, k=1)]  # noqa: E731
+    top = lambda index: [hits[0].id for hits in index.search(queries, k=1)]  # noqa: E731 - the top hit per query, for the comparisons below
     assert top(exact) == top(hnsw) == ids[:40]
 
 

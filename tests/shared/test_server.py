@@ -175,7 +175,7 @@ def test_a_plugin_with_a_broken_import_is_not_hidden(config, monkeypatch):
         load_plugins(config)
 
     def broken_import(config):
-        import a_dependency_that_is_not_installed  # noqa: F401
+        import a_dependency_that_is_not_installed  # noqa: F401 - the import itself is what must fail
 
     module.make_plugin = broken_import
     with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_not_installed"):
