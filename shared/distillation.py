@@ -235,14 +235,33 @@ class DistillationPlan:
         return student
 
 
-def read_unlabelled(paths: Sequence[str | Path], reports: list) -> list[str]:
+def teacher_dir_for(out: str | Path) -> Path:
+    """Where a training command saves the teacher it fine-tuned for ``--out DIR``: ``DIR-teacher`` beside it (inside,
+    the model directory's manifest would not list it), so the next run can pass ``--teacher DIR-teacher``."""
+    out = Path(out)
+    return out.with_name(out.name + "-teacher")
+
+
+def summary(metrics: dict) -> str:
+    """The part of a training command's summary line that says how the teacher did and what it cost."""
+    record = metrics.get("distillation")
+    if not record:
+        return ""
+    accuracy = record.get("teacher_validation_accuracy")
+    text = f"; teacher {record['teacher']}" + (f" validation accuracy {accuracy:.4f}" if accuracy is not None else "")
+    text += " (reused)" if record.get("teacher_reused") else f" (trained in {record.get('teacher_wall_time_s', 0):.0f}s)"
+    transfer = record["transfer_set"]
+    return text + (f", distilled on {transfer['labelled']} labelled + {transfer['unlabelled']} unlabelled texts "
+                   f"in {record['wall_time_s']:.0f}s")
+
+
+def read_unlabelled(paths: Sequence[str | Path], reports: list, strict: bool = False) -> list[str]:
     """The texts of unlabelled transfer files: CSV/JSONL with a ``headline`` column (a finance news stream) or a
-    text column (text, sentence, ..., title), any label column ignored. Bad rows are skipped into ``reports``."""
+    text column (text, sentence, ..., title), any label column ignored. A bad row is skipped into a report added
+    to ``reports`` (with ``strict``, a DataError)."""
     from .datafiles import TEXT_COLUMNS, RowReport, read_texts
 
     texts = []
     for path in paths:
-        report = RowReport(str(path))
-        reports.append(report)
-        texts += read_texts(path, report=report, candidates=("headline", *TEXT_COLUMNS))
+        texts += read_texts(path, report=RowReport.added_to(reports, path, strict), candidates=("headline", *TEXT_COLUMNS))
     return texts
