@@ -166,3 +166,15 @@ def test_train_classifier_distils_a_saved_teacher(saved_fast, tiny_csv, tmp_path
     record = TextClassifier.load(out).metrics["distillation"]
     assert record["teacher_reused"] and record["transfer_set"]["augmented"] > 0
     assert not teacher_dir_for(out).exists()  # a reused teacher is not copied
+
+
+def test_the_support_bot_detector_fits_its_scorers_on_the_student(saved_fast, tiny_data):
+    from customer_service.oos import OutOfScopeDetector
+    from shared.distillation import DistillationPlan
+
+    texts, intents = tiny_data
+    config = FineTuneConfig(mode="full", epochs=1, batch_size=16, max_length=32, interpolation_grid=(0.0,))
+    detector = OutOfScopeDetector(config=config).fit(texts, intents, validation=(texts, intents), progress=False,
+                                                     distillation=DistillationPlan(str(saved_fast)))
+    assert detector.classifier_.metrics["distillation"]["teacher_reused"]
+    assert detector.predict(texts[:4]) == intents[:4]
