@@ -161,7 +161,8 @@ def distil(student: TextClassifier, teacher, texts: Sequence[str], labels: Seque
         "teacher_base_model": getattr(teacher, "base_model", None),
         "teacher_validation_accuracy": teacher_accuracy,
         "temperature": temperature, "alpha": alpha,
-        "transfer_set": {"labelled": len(texts), "unlabelled": len(unlabelled), "augmented": len(augmented),
+        # Labelled: what the student trained on (without eval_data, fit holds a share of the texts out).
+        "transfer_set": {"labelled": student.metrics_["train_examples"], "unlabelled": len(unlabelled), "augmented": len(augmented),
                          "sources": list(sources) + (["augmented training texts"] if augmented else [])},
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
