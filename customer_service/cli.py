@@ -1,6 +1,7 @@
 """``troika cs ...``: train and evaluate the support bot's intent model and out-of-scope detector.
 
     troika cs train --intents TRAIN --validation VAL [--oos-train F] [--oos-validation F] [--mode full|fast] --out DIR [--strict]
+    troika cs train --intents TRAIN --validation VAL [--oos-train F] [--oos-validation F] --teacher mpnet --out DIR
     troika cs evaluate --model DIR --data TEST [--oos F] [--strict]
     troika cs chat [--model DIR --responses F] [--knowledge F ...]   # a terminal conversation (demo bank by default)
     troika cs retrain [--config troika.toml] [--tolerance 0.0]       # learn from feedback; promote if not worse
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option, add_strict_option
+from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan
 from shared.datafiles import FileReports, print_skipped_rows
 from shared.encoder import BASE_MODEL_HELP
 from shared.errors import DataError
@@ -54,6 +55,7 @@ def _with_oos(texts: list[str], intents: list[str], oos_file: Path | None, skipp
 
 
 def cmd_train(args) -> str:
+    from shared.distillation import summary as distillation_summary
     from shared.finetune_config import config_from_cli
 
     from .oos import OutOfScopeDetector
@@ -64,17 +66,18 @@ def cmd_train(args) -> str:
     train = _with_oos(*_examples(args.intents, "train", skipped), args.oos_train, skipped)
     val_texts, val_intents = _with_oos(*_examples(args.validation, "validation", skipped), args.oos_validation, skipped)
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed, soup=args.soup)
+    plan = distillation_plan(args, skipped.reports, args.strict)
     start = time.perf_counter()
     detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
-        *train, validation=(val_texts, val_intents), progress=not args.quiet)
+        *train, validation=(val_texts, val_intents), progress=not args.quiet, distillation=plan)
     probs, labels, oos_scores = detector.assess(val_texts)
     thresholds = choose_thresholds(probs, labels, val_intents, oos_scores, oos_threshold=detector.threshold_)
     out = detector.save(args.out, extra={"policy": thresholds.__dict__})
     rates = detector.validation_[detector.method_]
     return (f"trained a {args.mode} intent model on {len(train[0])} examples ({len(detector.intents_)} intents), "
             f"out-of-scope method {detector.method_}; validation in-scope accuracy {rates['in_scope_accuracy']:.4f}, "
-            f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s → {out}"
-            + print_skipped_rows(skipped.reports))
+            f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s"
+            + distillation_summary(detector.classifier_.metrics) + f" → {out}" + print_skipped_rows(skipped.reports))
 
 
 def evaluate(detector, texts: list[str], intents: list[str], *, oos_action: str = "reply") -> dict:
@@ -255,6 +258,7 @@ def register(subparsers) -> None:
                    "N times the training time, one model to serve")
     add_set_option(p)
     p.add_argument("--base-model", help=BASE_MODEL_HELP)
+    add_teacher_options(p)
     add_strict_option(p)
     p.set_defaults(func=cmd_train)
 

@@ -168,10 +168,12 @@ class OutOfScopeDetector:
         self.min_in_scope_accuracy = min_in_scope_accuracy
 
     def fit(self, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
-            validation: tuple[Sequence[str], Sequence[str]], progress: bool = True) -> OutOfScopeDetector:
+            validation: tuple[Sequence[str], Sequence[str]], progress: bool = True, distillation=None) -> OutOfScopeDetector:
         """Train on in-scope (texts, intents) plus optional out-of-scope texts (rows labelled
         ``OUT_OF_SCOPE`` in ``intents`` count as such too); ``validation`` is (texts, intents)
-        whose out-of-scope rows are labelled ``OUT_OF_SCOPE``. Returns self."""
+        whose out-of-scope rows are labelled ``OUT_OF_SCOPE``. ``distillation``: a
+        ``shared.distillation.DistillationPlan``; its teacher, trained on the same rows and labels,
+        teaches the classifier, and the scorers are fitted on that student. Returns self."""
         train_texts, train_intents, more_oos = _split_oos(texts, intents)
         oos_texts = list(oos_texts) + more_oos
         val_texts, val_intents = list(validation[0]), [normalise_label(label) for label in validation[1]]
@@ -188,7 +190,10 @@ class OutOfScopeDetector:
         eval_texts = val_texts if oos_texts else val_in_texts
         eval_intents = val_intents if oos_texts else val_in_intents
         clf = TextClassifier(self.base_model, self.config, keep_fit_embeddings=True)
-        clf.fit(clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
+        if distillation is not None:
+            distillation.train_student(clf, clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
+        else:
+            clf.fit(clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
         return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents))
 
     def fit_scorers(self, clf: TextClassifier, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,

@@ -1,6 +1,7 @@
 """``troika finance ...``: the finance sentiment model, the backtest, and the monitor itself.
 
     troika finance train --train F [F ...] --validation F [F ...] [--mode full|fast] --out DIR
+    troika finance train --train F [F ...] --validation F [F ...] --teacher mpnet [--unlabelled F] --out DIR
     troika finance evaluate --model DIR --data F
     troika finance replay --model DIR --data STREAM.csv [--from DATE] [--to DATE] [--config troika.toml] [--json] [--strict]
     troika finance scrape-once [--config troika.toml] [--source NAME]
@@ -29,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option, add_strict_option
+from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan
 from shared.datafiles import print_skipped_rows
 from shared.encoder import BASE_MODEL_HELP
 
@@ -48,22 +49,24 @@ EXAMPLES = """examples:
 
 
 def cmd_train(args) -> str:
+    from shared.distillation import summary as distillation_summary
     from shared.finetune_config import config_from_cli
 
     from .scoring.sentiment import SentimentModel
 
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed)
-    start = time.perf_counter()
     reports: list = []
+    plan = distillation_plan(args, reports, args.strict)
+    start = time.perf_counter()
     model = SentimentModel.train(args.train, args.validation, config=config, base_model=args.base_model, progress=not args.quiet,
-                                 reports=reports, strict=args.strict)
+                                 reports=reports, strict=args.strict, distillation=plan)
     out = model.save(args.out)
     clf = model.classifier
     summary = f"trained a {args.mode} sentiment model on {clf.metrics['train_examples']} examples from {len(args.train)} file(s)"
     validation = clf.metrics.get("validation")
     if validation:
         summary += f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}"
-    summary += f", in {time.perf_counter() - start:.0f}s → {out}"
+    summary += f", in {time.perf_counter() - start:.0f}s" + distillation_summary(clf.metrics) + f" → {out}"
     if not args.no_onnx:
         onnx_dir = out.with_name(out.name + "-onnx")
         model.export_onnx(onnx_dir)
@@ -245,6 +248,7 @@ def _add_model_verbs(verbs) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     add_set_option(p)
     p.add_argument("--base-model", help=BASE_MODEL_HELP)
+    add_teacher_options(p)
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_train)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -96,16 +97,19 @@ class TextClassifier(ProbabilisticTextClassifier):
         *,
         warm_start: bool = False,
         progress: bool = True,
+        objective=None,
     ):
         """Train on (texts, labels); ``eval_data=(texts, labels)`` drives early stopping and calibration.
 
         Without ``eval_data`` a stratified ``validation_fraction`` of the training data is held out.
         ``warm_start=True`` continues from the weights this instance already holds (trained or
         loaded) instead of the base encoder; labels may be added, and the head rows of labels
-        it already knew are kept. Returns self.
+        it already knew are kept. ``objective``: full mode trains by it instead of cross-entropy
+        (``shared.training.fit_full``; ``shared.distillation.distil`` passes one). Returns self.
         """
         from transformers import AutoTokenizer, set_seed
 
+        started = time.perf_counter()
         texts = check_texts(texts)
         labels = [str(label) for label in labels]
         if len(texts) != len(labels):
@@ -113,6 +117,8 @@ class TextClassifier(ProbabilisticTextClassifier):
         if len(set(labels)) < 2:
             raise DataError("training needs at least two different labels")
         cfg = self.config
+        if objective is not None and cfg.mode != "full":
+            raise ConfigError("a training objective (distillation) needs mode='full'")
         warm = warm_start and hasattr(self, "model_")
         if warm and self.architecture != self._architecture_for(cfg):
             raise ConfigError(f"cannot warm-start a {self.architecture} model with mode={cfg.mode}, pooling={cfg.pooling}")
@@ -133,7 +139,7 @@ class TextClassifier(ProbabilisticTextClassifier):
             # Continued training on the labels the model has: keep its trained head. A probe refitted on a
             # few new examples (and the replay) would throw away what the head learned from all the data.
             keep_head = warm and old_labels == self.labels_
-            training.fit_full(self, texts, y, eval_texts, eval_y, progress, keep_head=keep_head)
+            training.fit_full(self, texts, y, eval_texts, eval_y, progress, keep_head=keep_head, objective=objective)
         else:
             embedded = training.fit_fast(self, texts, y, eval_texts, eval_y, progress)
             if self.keep_fit_embeddings:
@@ -142,6 +148,7 @@ class TextClassifier(ProbabilisticTextClassifier):
                     kept.update(zip(part, vectors))
         self.model_.eval()
         self._calibrate(texts, eval_texts, eval_y)
+        self.metrics_["wall_time_s"] = round(time.perf_counter() - started, 1)
         # Replay only training examples: validation rows may be someone's held-out set later.
         self.replay_ = training.sample_per_label(texts, y, self.labels_, cfg.replay_per_label, cfg.seed)
         if not warm:

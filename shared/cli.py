@@ -40,6 +40,38 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
                              "--set layer_decay=0.8; grids take commas (--set interpolation_grid=0,0.2); --set class_weight=none")
 
 
+def add_teacher_options(parser: argparse.ArgumentParser, *, unlabelled: bool = True) -> None:
+    """``--teacher`` and the transfer-set options of a command that trains (read by :func:`distillation_plan`)."""
+    parser.add_argument("--teacher", metavar="NAME|DIR",
+                        help="distil a teacher into the served model (full mode): an encoder (mpnet, or a directory) is "
+                             "fine-tuned on the same data first and saved as OUT-teacher; a trained model directory (such as "
+                             "OUT-teacher) is reused as it is")
+    if unlabelled:
+        parser.add_argument("--unlabelled", type=Path, nargs="+", default=[], metavar="F",
+                            help="with --teacher: unlabelled in-domain texts for the transfer set (CSV/JSONL with a headline or "
+                                 "text column, such as a finance news stream); labels in them are ignored")
+    parser.add_argument("--transfer-augment", type=int, default=0, metavar="N",
+                        help="with --teacher: N lightly augmented copies (word dropout, a swap) of each training text join the transfer set")
+    parser.add_argument("--temperature", type=float, default=2.0, help="with --teacher: softmax temperature of the soft targets (default 2)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="with --teacher: the soft targets' share of the loss, the rest cross-entropy (default 0.5)")
+
+
+def distillation_plan(args, reports: list, strict: bool = False):
+    """The ``DistillationPlan`` a command's ``--teacher`` options ask for, or None without ``--teacher``;
+    unlabelled files are read now (bad rows skipped into ``reports``), so a bad one fails before training."""
+    from .errors import ConfigError
+
+    unlabelled = getattr(args, "unlabelled", [])
+    if not args.teacher:
+        if unlabelled or args.transfer_augment:
+            raise ConfigError("--unlabelled and --transfer-augment build a transfer set for --teacher: name a teacher")
+        return None
+    from .distillation import DistillationPlan, read_unlabelled, teacher_dir_for
+
+    return DistillationPlan(args.teacher, teacher_dir_for(args.out), read_unlabelled(unlabelled, reports, strict),
+                            [str(path) for path in unlabelled], args.temperature, args.alpha, args.transfer_augment)
+
+
 def add_strict_option(parser: argparse.ArgumentParser) -> None:
     """``--strict`` on a command that reads a user's files: stop at the first bad row instead of
     skipping it and listing it on stderr (``shared.datafiles.RowReport``)."""
@@ -56,8 +88,13 @@ def cmd_train(args) -> str:
     eval_data = read_labelled(args.validation, args.text_col, args.label_col, skipped.new(args.validation)) if args.validation else None
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                              seed=args.seed, pooling=args.pooling)
+    plan = distillation_plan(args, skipped.reports, args.strict)
     start = time.perf_counter()
-    clf = TextClassifier(base_model=args.base_model, config=config).fit(texts, labels, eval_data=eval_data, progress=not args.quiet)
+    clf = TextClassifier(base_model=args.base_model, config=config)
+    if plan:
+        plan.train_student(clf, texts, labels, eval_data=eval_data, progress=not args.quiet)
+    else:
+        clf.fit(texts, labels, eval_data=eval_data, progress=not args.quiet)
     out = clf.save(args.out)
     summary = f"trained a {args.mode} model on {len(texts)} examples, {len(clf.labels_)} labels, in {time.perf_counter() - start:.0f}s"
     validation = clf.metrics_.get("validation")
@@ -66,6 +103,10 @@ def cmd_train(args) -> str:
             f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}, "
             f"ECE {clf.metrics_['ece_before_calibration']:.3f} → {clf.metrics_['ece_after_calibration']:.3f} after calibration"
         )
+    if plan:
+        from .distillation import summary as distillation_summary
+
+        summary += distillation_summary(clf.metrics_)
     return f"{summary}{print_skipped_rows(skipped.reports)} → {out}"  # the path last, where a script looks for it
 
 
@@ -190,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_set_option(p)
     p.add_argument("--base-model", help=BASE_MODEL_HELP)
     p.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically; the old one is kept as .previous)")
+    add_teacher_options(p)
     add_strict_option(p)
     p.set_defaults(func=cmd_train)
 

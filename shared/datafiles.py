@@ -132,17 +132,19 @@ def read_labelled(path: str | Path, text_col: str | None = None, label_col: str 
     return texts, labels
 
 
-def read_texts(path: str | Path, text_col: str | None = None, report: RowReport | None = None) -> list[str]:
-    """The text column of a CSV/JSONL file (labels not needed). Without a ``report`` every row's
-    text comes back, empty ones too (an agreement check counts them); with one, empty texts are
-    skipped into it and a file with none is an error."""
+def read_texts(path: str | Path, text_col: str | None = None, report: RowReport | None = None,
+               candidates: tuple[str, ...] = TEXT_COLUMNS) -> list[str]:
+    """The text column of a CSV/JSONL file (labels not needed), the first of ``candidates`` it has
+    unless ``text_col`` names it. Without a ``report`` every row's text comes back, empty ones too
+    (an agreement check counts them); with one, empty texts are skipped into it and a file with
+    none is an error."""
     path = Path(path)
     if report is None:
         rows = read_rows(path)
-        key = _pick_column(path, list(rows[0]), text_col, TEXT_COLUMNS, "text")
+        key = _pick_column(path, list(rows[0]), text_col, candidates, "text")
         return [str(row.get(key) or "") for row in rows]
     columns, numbered = readable_rows(path, report)
-    key = _pick_column(path, columns, text_col, TEXT_COLUMNS, "text")
+    key = _pick_column(path, columns, text_col, candidates, "text")
     texts = []
     for line, row in good_rows(numbered, report):
         text = str(row.get(key) or "")

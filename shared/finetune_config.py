@@ -56,6 +56,9 @@ class FineTuneConfig:
     # and average the weights: a uniform "model soup" (Wortsman et al. 2022), one model's cost
     # to serve, ``soup`` times the training time.
     soup: int = 1
+    # Full mode: the embeddings and this many lowest encoder layers are not trained (0: every layer is).
+    # Their backward pass and optimizer state are saved: a cheaper teacher (shared.distillation).
+    freeze_layers: int = 0
     seed: int = 42
 
     def __post_init__(self):
@@ -88,6 +91,8 @@ class FineTuneConfig:
             raise ConfigError(f"guard_size must be a whole number of validation rows (0 or more), got {self.guard_size!r}")
         if not isinstance(self.soup, int) or self.soup < 1:
             raise ConfigError(f"soup must be a whole number of fine-tuning runs (1 or more), got {self.soup!r}")
+        if not isinstance(self.freeze_layers, int) or self.freeze_layers < 0:
+            raise ConfigError(f"freeze_layers must be a whole number of encoder layers (0: none frozen), got {self.freeze_layers!r}")
         self.interpolation_grid = tuple(float(a) for a in self.interpolation_grid)
         if not self.interpolation_grid or not all(0 <= a < 1 for a in self.interpolation_grid):
             raise ConfigError("interpolation_grid needs values in [0, 1)")

@@ -20,12 +20,16 @@ from .metrics import classification_report
 from .modeling import MeanPoolingClassifier
 
 
-class _Encoded(torch.utils.data.Dataset):
-    """Tokenised examples for Trainer; padding happens per batch (DataCollatorWithPadding)."""
+class Encoded(torch.utils.data.Dataset):
+    """Tokenised examples for Trainer; padding happens per batch (DataCollatorWithPadding).
 
-    def __init__(self, tokenizer, texts: list[str], y: np.ndarray, max_length: int):
+    ``extra``: more per-row columns (name -> array with one row per text) handed to the Trainer with each
+    batch, such as the teacher's logits a distillation loss reads (``shared.distillation``)."""
+
+    def __init__(self, tokenizer, texts: list[str], y: np.ndarray, max_length: int, extra: dict[str, np.ndarray] | None = None):
         self.features = tokenizer(texts, truncation=True, max_length=max_length)
         self.y = y
+        self.extra = extra or {}
 
     def __len__(self):
         return len(self.y)
@@ -33,6 +37,8 @@ class _Encoded(torch.utils.data.Dataset):
     def __getitem__(self, i):
         item = {key: values[i] for key, values in self.features.items()}
         item["labels"] = int(self.y[i])
+        for key, values in self.extra.items():
+            item[key] = values[i]
         return item
 
 
@@ -209,8 +215,23 @@ def _metrics_function(n_labels: int):
     return compute_metrics
 
 
-def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = False) -> None:
-    """Fine-tune every weight of ``clf.model_`` (``soup`` times, averaged), then interpolate towards the probe."""
+def freeze_lowest_layers(model: nn.Module, layers: int) -> None:
+    """Stop training the embeddings and the lowest ``layers`` encoder layers (0: train everything).
+    The low layers change least in fine-tuning, so freezing them costs little accuracy and saves their
+    backward pass and optimizer state: what makes a large teacher affordable on a small CPU."""
+    if layers <= 0:
+        return
+    for name, param in model.named_parameters():
+        if ".embeddings." in f".{name}" or (".encoder.layer." in f".{name}" and int(name.split("encoder.layer.")[1].split(".")[0]) < layers):
+            param.requires_grad_(False)
+
+
+def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = False, objective=None) -> None:
+    """Fine-tune every weight of ``clf.model_`` (``soup`` times, averaged), then interpolate towards the probe.
+
+    ``objective``: what replaces the cross-entropy run, None for none; an object with ``train_dataset(clf, texts, y)``
+    (the rows Trainer trains on) and ``trainer_class()`` (a Trainer whose ``compute_loss`` reads them), as
+    ``shared.distillation`` gives. Early stopping, checkpoint selection, soups and interpolation stay as they are."""
     cfg = clf.config
     model = clf.model_
     if isinstance(model, MeanPoolingClassifier):
@@ -222,6 +243,7 @@ def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = Fals
         probe_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     else:
         name_labels(model, clf.labels_)
+    freeze_lowest_layers(model, cfg.freeze_layers)
     loss = _loss_function(cfg, class_weights(y, len(clf.labels_), cfg))
     compute_metrics = _metrics_function(len(clf.labels_))
 
@@ -230,7 +252,8 @@ def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = Fals
     members, clf.training_log_ = [], []
     for member in range(cfg.soup):
         model.load_state_dict(start)
-        trained, log = _train_once(clf, model, texts, y, eval_texts, eval_y, cfg.seed + member, loss, compute_metrics, progress)
+        trained, log = _train_once(clf, model, texts, y, eval_texts, eval_y, cfg.seed + member, loss, compute_metrics, progress,
+                                   objective)
         members.append({k: v.detach().clone() for k, v in trained.state_dict().items()})
         clf.training_log_ += log
     model = trained.to("cpu")
@@ -244,7 +267,7 @@ def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = Fals
         _interpolate_towards(clf, probe_weights, eval_texts, eval_y)
 
 
-def _train_once(clf, model, texts, y, eval_texts, eval_y, seed: int, loss, compute_metrics, progress):
+def _train_once(clf, model, texts, y, eval_texts, eval_y, seed: int, loss, compute_metrics, progress, objective=None):
     """One Trainer run from the weights ``model`` holds; returns (best model, log history)."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
 
@@ -276,11 +299,16 @@ def _train_once(clf, model, texts, y, eval_texts, eval_y, seed: int, loss, compu
             use_cpu=not torch.cuda.is_available(),
             disable_tqdm=not progress,
         )
-        trainer = (_rdrop_trainer() if cfg.rdrop > 0 else Trainer)(
+        if objective is not None:
+            trainer_class, train_dataset = objective.trainer_class(), objective.train_dataset(clf, texts, y)
+        else:
+            trainer_class = _rdrop_trainer() if cfg.rdrop > 0 else Trainer
+            train_dataset = Encoded(tokenizer, texts, y, cfg.max_length)
+        trainer = trainer_class(
             model=model,
             args=args,
-            train_dataset=_Encoded(tokenizer, texts, y, cfg.max_length),
-            eval_dataset=_Encoded(tokenizer, eval_texts, eval_y, cfg.max_length) if has_eval else None,
+            train_dataset=train_dataset,
+            eval_dataset=Encoded(tokenizer, eval_texts, eval_y, cfg.max_length) if has_eval else None,
             data_collator=DataCollatorWithPadding(tokenizer),
             compute_metrics=compute_metrics if has_eval else None,
             compute_loss_func=loss,

@@ -85,9 +85,10 @@ class SentimentModel:
     @classmethod
     def train(cls, train_files: Sequence[str | Path], validation_files: Sequence[str | Path] = (), *,
               config: FineTuneConfig | None = None, base_model: str | None = None, progress: bool = True,
-              reports: list | None = None, strict: bool = False, **options) -> SentimentModel:
+              reports: list | None = None, strict: bool = False, distillation=None, **options) -> SentimentModel:
         """Fit one model on every training file; validation files drive early stopping and calibration.
-        ``reports`` (a list) collects the rows skipped for an unknown label (see ``read_sentiment_files``)."""
+        ``reports`` (a list) collects the rows skipped for an unknown label (see ``read_sentiment_files``).
+        ``distillation``: a ``shared.distillation.DistillationPlan`` whose teacher teaches the model."""
         rows = read_sentiment_files(train_files, reports, strict)
         missing = sorted(set(LABELS) - set(rows.labels))
         if missing:
@@ -97,7 +98,10 @@ class SentimentModel:
             validation = read_sentiment_files(validation_files, reports, strict)
             eval_data = (validation.texts, validation.labels)
         clf = TextClassifier(base_model=base_model, config=config or FineTuneConfig())
-        clf.fit(rows.texts, rows.labels, eval_data=eval_data, progress=progress)
+        if distillation is not None:
+            distillation.train_student(clf, rows.texts, rows.labels, eval_data=eval_data, progress=progress)
+        else:
+            clf.fit(rows.texts, rows.labels, eval_data=eval_data, progress=progress)
         return cls(clf, **options)
 
     def save(self, path: str | Path) -> Path:
