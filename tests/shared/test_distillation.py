@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from shared.cli import build_parser, distillation_plan, main
 from shared.classifier import TextClassifier
+from shared.cli import build_parser, distillation_plan, main
 from shared.distillation import UNLABELLED, augment, distil, distillation_loss, teacher_dir_for, train_teacher
 from shared.errors import ConfigError, DataError
 from shared.finetune_config import FineTuneConfig
