@@ -52,6 +52,10 @@ def add_teacher_options(parser: argparse.ArgumentParser, *, unlabelled: bool = T
                                  "text column, such as a finance news stream); labels in them are ignored")
     parser.add_argument("--transfer-augment", type=int, default=0, metavar="N",
                         help="with --teacher: N lightly augmented copies (word dropout, a swap) of each training text join the transfer set")
+    parser.add_argument("--teacher-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --teacher: a training setting for the teacher alone, as --set takes them (the teacher trains "
+                             "3 epochs at most with its lowest 8 layers frozen and computed once; --teacher-set freeze_layers=0 "
+                             "fine-tunes every layer, worth it on a GPU)")
     parser.add_argument("--temperature", type=float, default=2.0, help="with --teacher: softmax temperature of the soft targets (default 2)")
     parser.add_argument("--alpha", type=float, default=0.5, help="with --teacher: the soft targets' share of the loss, the rest cross-entropy (default 0.5)")
 
@@ -63,13 +67,15 @@ def distillation_plan(args, reports: list, strict: bool = False):
 
     unlabelled = getattr(args, "unlabelled", [])
     if not args.teacher:
-        if unlabelled or args.transfer_augment:
-            raise ConfigError("--unlabelled and --transfer-augment build a transfer set for --teacher: name a teacher")
+        if unlabelled or args.transfer_augment or args.teacher_set:
+            raise ConfigError("--unlabelled, --transfer-augment and --teacher-set are for --teacher: name a teacher")
         return None
     from .distillation import DistillationPlan, read_unlabelled, teacher_dir_for
+    from .finetune_config import parse_overrides
 
     return DistillationPlan(args.teacher, teacher_dir_for(args.out), read_unlabelled(unlabelled, reports, strict),
-                            [str(path) for path in unlabelled], args.temperature, args.alpha, args.transfer_augment)
+                            [str(path) for path in unlabelled], args.temperature, args.alpha, args.transfer_augment,
+                            parse_overrides(args.teacher_set))
 
 
 def add_strict_option(parser: argparse.ArgumentParser) -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import random
 import tempfile
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import frozen_prefix
 from .finetune_config import FineTuneConfig
 from .metrics import classification_report
 from .modeling import MeanPoolingClassifier
@@ -59,13 +61,15 @@ def _rdrop_trainer():
 def layerwise_optimizer(model: nn.Module, cfg: FineTuneConfig) -> torch.optim.Optimizer:
     """AdamW whose learning rate falls by ``cfg.layer_decay`` per layer from the head down to the
     embeddings; biases and LayerNorm weights without weight decay, as Trainer's own optimizer."""
-    layers = model.config.num_hidden_layers if hasattr(model, "config") else model.encoder.config.num_hidden_layers
+    base = getattr(model, "inner", model)  # frozen_prefix.TopLayers wraps the classifier
+    layers = base.config.num_hidden_layers if hasattr(base, "config") else base.encoder.config.num_hidden_layers
+    skipped = getattr(model, "first_layer", 0)  # TopLayers' stack starts at this layer, numbered from 0
 
     def depth(name: str) -> int:  # 0 = embeddings, 1..layers = encoder layers, layers + 1 = pooler and head
         if ".embeddings." in f".{name}":
             return 0
         if ".encoder.layer." in f".{name}":
-            return int(name.split("encoder.layer.")[1].split(".")[0]) + 1
+            return int(name.split("encoder.layer.")[1].split(".")[0]) + 1 + skipped
         return layers + 1
 
     groups: dict[tuple[int, bool], list] = {}
@@ -148,19 +152,21 @@ def name_labels(model, labels: list[str]) -> None:
 
 # ---- fast mode: a linear probe on the frozen encoder ---------------------------------------------
 
-def fit_fast(clf, texts, y, eval_texts, eval_y, progress) -> list[tuple[list[str], np.ndarray]]:
+def fit_fast(clf, texts, y, eval_texts, eval_y, progress, embed=None) -> list[tuple[list[str], np.ndarray]]:
     """Fit ``clf``'s linear head on its frozen encoder's sentence embeddings, C picked on validation.
-    Returns the (texts, vectors) pairs it embedded, training first, for a caller that keeps them."""
+    Returns the (texts, vectors) pairs it embedded, training first, for a caller that keeps them.
+    ``embed(texts)``: where the vectors come from when they were computed already (default: ``clf.embed``)."""
     from sklearn.linear_model import LogisticRegression
 
     cfg, n_labels = clf.config, len(clf.labels_)
     clf.model_.eval()  # no dropout while extracting features
     clf.model_.head = nn.Linear(clf.model_.head.in_features, n_labels)
-    features = clf.embed(texts, progress=progress)
+    embed = embed or (lambda rows: clf.embed(rows, progress=progress))
+    features = embed(texts)
     embedded = [(texts, features)]
     eval_features = None
     if len(eval_texts):
-        eval_features = clf.embed(eval_texts, progress=progress)
+        eval_features = embed(eval_texts)
         embedded.append((eval_texts, eval_features))
     class_weight = "balanced" if cfg.class_weight == "balanced" else None
 
@@ -224,22 +230,34 @@ def freeze_lowest_layers(model: nn.Module, layers: int) -> None:
     for name, param in model.named_parameters():
         if ".embeddings." in f".{name}" or (".encoder.layer." in f".{name}" and int(name.split("encoder.layer.")[1].split(".")[0]) < layers):
             param.requires_grad_(False)
+    for module in model.modules():  # what the layer stack holds beside its layers (mpnet's relative position bias) feeds the frozen ones too
+        if isinstance(getattr(module, "layer", None), nn.ModuleList):
+            for name, child in module.named_children():
+                if name != "layer":
+                    child.requires_grad_(False)
 
 
 def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = False, objective=None) -> None:
     """Fine-tune every weight of ``clf.model_`` (``soup`` times, averaged), then interpolate towards the probe.
 
-    ``objective``: what replaces the cross-entropy run, None for none; an object with ``train_dataset(clf, texts, y)``
-    (the rows Trainer trains on) and ``trainer_class()`` (a Trainer whose ``compute_loss`` reads them), as
-    ``shared.distillation`` gives. Early stopping, checkpoint selection, soups and interpolation stay as they are."""
+    ``objective``: what replaces the cross-entropy run, None for none; an object with ``train_rows(texts, y)``
+    (the rows Trainer trains on: texts, label ids, extra per-row columns) and ``trainer_class()`` (a Trainer whose
+    ``compute_loss`` reads them), as ``shared.distillation`` gives. Early stopping, checkpoint selection, soups and
+    interpolation stay as they are. With ``freeze_layers`` the frozen layers' outputs are computed once
+    (``shared.frozen_prefix``) and only the layers above them run while training."""
     cfg = clf.config
     model = clf.model_
+    rows, ids, extra = objective.train_rows(texts, y) if objective is not None else (list(texts), np.asarray(y), {})
+    cache = None
+    if isinstance(model, MeanPoolingClassifier) and cfg.freeze_layers > 0:
+        cache = frozen_prefix.encode(model, clf.tokenizer_, rows + list(eval_texts), cfg.freeze_layers, cfg.max_length,
+                                     cfg.inference_batch_size, progress)
     if isinstance(model, MeanPoolingClassifier):
         # Linear probe first: fine-tuning then starts from a good head instead of a random one,
         # which keeps the pretrained features from being distorted early on (Kumar et al., 2022).
         # With keep_head the trained model is the start, and the interpolation below goes back towards it.
         if not keep_head:
-            fit_fast(clf, texts, y, eval_texts, eval_y, progress)
+            fit_fast(clf, texts, y, eval_texts, eval_y, progress, embed=cache.features if cache else None)
         probe_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     else:
         name_labels(model, clf.labels_)
@@ -248,15 +266,23 @@ def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = Fals
     compute_metrics = _metrics_function(len(clf.labels_))
 
     has_eval = len(eval_texts) > 0
+    if cache is not None:
+        data = (cache.dataset(rows, ids, extra), cache.dataset(eval_texts, eval_y) if has_eval else None, frozen_prefix.collate)
+    else:
+        from transformers import DataCollatorWithPadding
+
+        data = (Encoded(clf.tokenizer_, rows, ids, cfg.max_length, extra),
+                Encoded(clf.tokenizer_, eval_texts, eval_y, cfg.max_length) if has_eval else None, DataCollatorWithPadding(clf.tokenizer_))
+    trainer_class = objective.trainer_class() if objective is not None else None
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     members, clf.training_log_ = [], []
     for member in range(cfg.soup):
         model.load_state_dict(start)
-        trained, log = _train_once(clf, model, texts, y, eval_texts, eval_y, cfg.seed + member, loss, compute_metrics, progress,
-                                   objective)
-        members.append({k: v.detach().clone() for k, v in trained.state_dict().items()})
-        clf.training_log_ += log
-    model = trained.to("cpu")
+        # Trainer changes the weights in place (and loads the best checkpoint into the same module).
+        with frozen_prefix.top_layers_only(model, cfg.freeze_layers) if cache is not None else nullcontext(model) as trained:
+            clf.training_log_ += _train_once(cfg, trained, data, cfg.seed + member, loss, compute_metrics, progress, trainer_class)
+        members.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    model = model.to("cpu")
     if cfg.soup > 1:
         scores = [_score_weights(clf, model, weights, eval_texts, eval_y) if has_eval else None for weights in members]
         model.load_state_dict({k: torch.stack([m[k] for m in members]).mean(0) if v.is_floating_point() else v
@@ -267,12 +293,13 @@ def fit_full(clf, texts, y, eval_texts, eval_y, progress, keep_head: bool = Fals
         _interpolate_towards(clf, probe_weights, eval_texts, eval_y)
 
 
-def _train_once(clf, model, texts, y, eval_texts, eval_y, seed: int, loss, compute_metrics, progress, objective=None):
-    """One Trainer run from the weights ``model`` holds; returns (best model, log history)."""
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+def _train_once(cfg, model, data, seed: int, loss, compute_metrics, progress, trainer_class=None) -> list[dict]:
+    """One Trainer run from the weights ``model`` holds, which end as the best checkpoint's; returns the log history.
+    ``data``: (training rows, validation rows or None, collator)."""
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
-    cfg, tokenizer = clf.config, clf.tokenizer_
-    has_eval = len(eval_texts) > 0
+    train_dataset, eval_dataset, collator = data
+    has_eval = eval_dataset is not None
     strategy = "epoch" if has_eval else "no"
     with tempfile.TemporaryDirectory(prefix="troika-train-") as tmp:
         args = TrainingArguments(
@@ -299,17 +326,14 @@ def _train_once(clf, model, texts, y, eval_texts, eval_y, seed: int, loss, compu
             use_cpu=not torch.cuda.is_available(),
             disable_tqdm=not progress,
         )
-        if objective is not None:
-            trainer_class, train_dataset = objective.trainer_class(), objective.train_dataset(clf, texts, y)
-        else:
+        if trainer_class is None:
             trainer_class = _rdrop_trainer() if cfg.rdrop > 0 else Trainer
-            train_dataset = Encoded(tokenizer, texts, y, cfg.max_length)
         trainer = trainer_class(
             model=model,
             args=args,
             train_dataset=train_dataset,
-            eval_dataset=Encoded(tokenizer, eval_texts, eval_y, cfg.max_length) if has_eval else None,
-            data_collator=DataCollatorWithPadding(tokenizer),
+            eval_dataset=eval_dataset,
+            data_collator=collator,
             compute_metrics=compute_metrics if has_eval else None,
             compute_loss_func=loss,
             callbacks=[EarlyStoppingCallback(cfg.early_stopping_patience)] if has_eval else [],
@@ -317,7 +341,7 @@ def _train_once(clf, model, texts, y, eval_texts, eval_y, seed: int, loss, compu
             optimizers=(layerwise_optimizer(model, cfg) if cfg.layer_decay < 1 else None, None),
         )
         trainer.train()
-    return trainer.model, list(trainer.state.log_history)
+    return list(trainer.state.log_history)
 
 
 def _validation_score(clf, eval_texts, eval_y) -> float:
