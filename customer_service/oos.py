@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.artifacts import ONNX_EXPORT, atomic_dir, onnx_dir, verify_manifest, write_manifest
-from shared.classifier import TextClassifier
+from shared.classifier import TextClassifier, train_classifier
 from shared.errors import ConfigError, DataError
 from shared.finetune_config import FineTuneConfig
 
@@ -189,11 +189,8 @@ class OutOfScopeDetector:
         # The classifier only knows OUT_OF_SCOPE when it saw examples of it.
         eval_texts = val_texts if oos_texts else val_in_texts
         eval_intents = val_intents if oos_texts else val_in_intents
-        clf = TextClassifier(self.base_model, self.config, keep_fit_embeddings=True)
-        if distillation is not None:
-            distillation.train_student(clf, clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
-        else:
-            clf.fit(clf_texts, clf_intents, eval_data=(eval_texts, eval_intents), progress=progress)
+        clf = train_classifier(self.base_model, self.config, clf_texts, clf_intents, eval_data=(eval_texts, eval_intents),
+                               distillation=distillation, keep_fit_embeddings=True, progress=progress)
         return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents))
 
     def fit_scorers(self, clf: TextClassifier, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,

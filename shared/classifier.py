@@ -345,3 +345,37 @@ def load_classifier(model_dir: str | Path) -> TextClassifier | OnnxClassifier:
     if artifacts.is_onnx_export(model_dir):
         return OnnxClassifier.load(model_dir)
     return TextClassifier.load(model_dir)
+
+
+def is_trained_classifier(path) -> bool:
+    """Whether ``path`` is a saved ``TextClassifier`` directory (a model to reuse) rather than an encoder."""
+    path = Path(path)
+    return (path / artifacts.MANIFEST).is_file() and (path / "classifier.json").is_file()
+
+
+def train_classifier(base_model: str | None, config: FineTuneConfig, texts: Sequence[str], labels: Sequence[str], *,
+                     eval_data: tuple | None = None, distillation=None, keep_fit_embeddings: bool = False,
+                     progress: bool = True) -> TextClassifier:
+    """The classifier a training command serves: fitted on (texts, labels) from ``base_model`` (an encoder name or
+    directory; None: the default), distilled from a teacher when ``distillation`` (a ``DistillationPlan``) is given,
+    or, where ``base_model`` is a saved classifier directory (such as the ``OUT-teacher`` of an earlier
+    ``--teacher`` run), that classifier as it is, not trained again: how a trained teacher becomes the served
+    accurate tier. Its labels must be those of the data."""
+    if base_model and is_trained_classifier(base_model):
+        if distillation is not None:
+            raise ConfigError(f"{base_model} is a trained model, served as it is: it takes no --teacher")
+        clf = TextClassifier.load(base_model)
+        wanted = sorted({str(label) for label in labels})
+        if sorted(clf.labels) != wanted:
+            missing, extra = sorted(set(wanted) - set(clf.labels)), sorted(set(clf.labels) - set(wanted))
+            raise ConfigError(f"{base_model} was trained on other labels than the data's"
+                              + (f"; it lacks {', '.join(missing[:5])}" if missing else "") + (f"; it has {', '.join(extra[:5])} besides" if extra else "")
+                              + ": train it on these files, or pass an encoder as --base-model")
+        clf.metrics_["reused_from"] = str(base_model)
+        if eval_data is not None:
+            clf.metrics_["validation"] = clf.evaluate(*eval_data)
+        return clf
+    clf = TextClassifier(base_model, config, keep_fit_embeddings=keep_fit_embeddings)
+    if distillation is not None:
+        return distillation.train_student(clf, texts, labels, eval_data=eval_data, progress=progress)
+    return clf.fit(texts, labels, eval_data=eval_data, progress=progress)

@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from .artifacts import MANIFEST
-from .classifier import TextClassifier
+from .classifier import TextClassifier, is_trained_classifier
 from .errors import ConfigError
 from .finetune_config import FineTuneConfig
 from .modeling import check_texts
@@ -169,12 +168,6 @@ def distil(student: TextClassifier, teacher, texts: Sequence[str], labels: Seque
 
 
 # ---- the teacher ------------------------------------------------------------------------------------
-
-def is_trained_classifier(path) -> bool:
-    """Whether ``path`` is a saved ``TextClassifier`` directory (a teacher to reuse) rather than an encoder."""
-    path = Path(path)
-    return (path / MANIFEST).is_file() and (path / "classifier.json").is_file()
-
 
 TEACHER_FROZEN_LAYERS = 8  # of mpnet's 12: the top third trains; chosen so that a BANKING77 teacher fits an hour on 2 cores
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.classifier import TextClassifier, load_classifier
+from shared.classifier import TextClassifier, load_classifier, train_classifier
 from shared.errors import ConfigError, DataError
 from shared.finetune_config import FineTuneConfig
 from shared.metrics import classification_report, expected_calibration_error
@@ -97,11 +97,8 @@ class SentimentModel:
         if validation_files:
             validation = read_sentiment_files(validation_files, reports, strict)
             eval_data = (validation.texts, validation.labels)
-        clf = TextClassifier(base_model=base_model, config=config or FineTuneConfig())
-        if distillation is not None:
-            distillation.train_student(clf, rows.texts, rows.labels, eval_data=eval_data, progress=progress)
-        else:
-            clf.fit(rows.texts, rows.labels, eval_data=eval_data, progress=progress)
+        clf = train_classifier(base_model, config or FineTuneConfig(), rows.texts, rows.labels, eval_data=eval_data,
+                               distillation=distillation, progress=progress)
         return cls(clf, **options)
 
     def save(self, path: str | Path) -> Path:

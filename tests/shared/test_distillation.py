@@ -178,3 +178,37 @@ def test_the_support_bot_detector_fits_its_scorers_on_the_student(saved_fast, ti
                                                      distillation=DistillationPlan(str(saved_fast)))
     assert detector.classifier_.metrics["distillation"]["teacher_reused"]
     assert detector.predict(texts[:4]) == intents[:4]
+
+
+# ---- the accurate tier: a trained teacher served as it is ------------------------------------------
+
+def test_a_saved_classifier_given_as_base_model_is_served_as_it_is(saved_fast, fast_clf, tiny_data, monkeypatch):
+    from shared.classifier import train_classifier
+
+    monkeypatch.setattr(TextClassifier, "fit", lambda *a, **k: pytest.fail("a trained model must not be trained again"))
+    texts, labels = tiny_data
+    served = train_classifier(str(saved_fast), FineTuneConfig(), texts, labels, eval_data=(texts, labels))
+    np.testing.assert_allclose(served.predict_proba(texts), fast_clf.predict_proba(texts), atol=1e-6)
+    assert served.metrics["reused_from"] == str(saved_fast) and served.metrics["validation"]["n"] == len(texts)
+
+
+def test_a_saved_classifier_with_other_labels_or_a_teacher_is_refused(saved_fast, tiny_data):
+    from shared.classifier import train_classifier
+    from shared.distillation import DistillationPlan
+
+    texts, labels = tiny_data
+    fewer = [(t, label) for t, label in zip(texts, labels) if label != "refund"]
+    with pytest.raises(ConfigError, match="it has refund besides"):
+        train_classifier(str(saved_fast), FineTuneConfig(), [t for t, _ in fewer], [label for _, label in fewer])
+    with pytest.raises(ConfigError, match="takes no --teacher"):
+        train_classifier(str(saved_fast), FineTuneConfig(), texts, labels, distillation=DistillationPlan("mpnet"))
+
+
+def test_the_support_bot_serves_a_teacher_directory_with_its_own_thresholds(saved_fast, tiny_data, monkeypatch):
+    from customer_service.oos import OutOfScopeDetector
+
+    monkeypatch.setattr(TextClassifier, "fit", lambda *a, **k: pytest.fail("a trained model must not be trained again"))
+    texts, intents = tiny_data
+    detector = OutOfScopeDetector(base_model=str(saved_fast)).fit(texts, intents, validation=(texts, intents), progress=False)
+    assert detector.classifier_.metrics["reused_from"] == str(saved_fast)
+    assert detector.predict(texts[:4]) == intents[:4]
