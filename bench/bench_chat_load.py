@@ -57,7 +57,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser)
     parser.add_argument("--onnx", choices=["true", "false"], default="true", help="serve with onnxruntime int8 (the default) or torch")
+    parser.add_argument("--model", type=Path, metavar="DIR", help="serve this `troika cs train` directory instead of the demo bot")
+    parser.add_argument("--responses", type=Path, metavar="F", help="with --model: its answers per intent (default: one made-up answer per intent)")
+    parser.add_argument("--tag", default="", help="results go to bench/results/chat_load_<tag>.{json,md}")
     args = parser.parse_args()
+    report = run(args)
+    if report is not None:
+        write(report, args)
+
+
+def model_section(model: Path, responses: Path | None, tmp: Path) -> str:
+    """The [customer_service] lines that serve ``model``; without a responses file, one answer per intent (latency
+    does not depend on the wording)."""
+    if responses is None:
+        labels = json.loads((model / "classifier" / "labels.json").read_text()) if (model / "classifier").is_dir() else []
+        responses = tmp / "responses.json"
+        responses.write_text(json.dumps({label: [f"(the answer for {label})"] for label in labels if label != "out_of_scope"}))
+    return f'model = "{model.resolve()}"\nresponses = "{responses.resolve()}"\n'
+
+
+def run(args) -> dict | None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
@@ -65,8 +84,9 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="troika-load-") as tmp:
         config = Path(tmp) / "troika.toml"
+        served = model_section(args.model, args.responses, Path(tmp)) if args.model else ""
         config.write_text(f'apps = ["customer_service"]\nvar_dir = "{tmp}/var"\nport = {port}\nthreads = {args.threads}\n'
-                          f'[customer_service]\nrate_limit = "100000/second"\nonnx = {args.onnx}\n')
+                          f'[customer_service]\nrate_limit = "100000/second"\nonnx = {args.onnx}\n{served}')
         script = Path(tmp) / "chat.lua"
         script.write_text(WRK_SCRIPT % {"messages": "{" + ", ".join(json.dumps(m) for m in MESSAGES) + "}"} + WRK_DONE)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -76,26 +96,30 @@ def main() -> None:
             runs = drive(url, script, server, args, soak_name="chat_soak", title="POST /cs/api/chat",
                          what="each message a new session")
             if runs is None:
-                return
+                return None
 
-    report = {
+    return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(with_torch=False),
         "command": "python bench/bench_chat_load.py " + " ".join(sys.argv[1:]),
         "setup": {"server": "troika run (waitress)", "server_threads": args.threads, "runtime": "onnxruntime int8" if args.onnx == "true" else "torch fp32",
                   "database": "SQLite file", "load_generator": "wrk, closed loop, loopback", "seconds_per_run": args.duration,
-                  "messages": MESSAGES},
+                  "messages": MESSAGES, "model": str(args.model) if args.model else "the demo bot"},
         "runs": runs,
         "low_load": runs[0],
         "highest_rate_with_zero_errors": highest_clean_rate(runs),
     }
-    name = "chat_load" if args.onnx == "true" else "chat_load_torch"
+
+
+def write(report: dict, args) -> None:
+    runs = report["runs"]
+    name = ("chat_load" if args.onnx == "true" else "chat_load_torch") + (f"_{args.tag}" if args.tag else "")
     out = ROOT / "bench" / "results"
     (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [f"# POST /cs/api/chat under load ({report['setup']['runtime']})", "",
              f"Date: {report['date'][:10]}. Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. "
              f"Command: `{report['command'].strip()}`.", "",
-             f"The demo bot served by `troika run` (waitress, {args.threads} threads, SQLite; every request stores two turns), "
+             f"{report['setup']['model']} served by `troika run` (waitress, {args.threads} threads, SQLite; every request stores two turns), "
              "driven by wrk on loopback, closed loop, each message a new session.", "",
              *run_table(runs)]
     lines += ["", f"Highest rate served with zero errors: **{report['highest_rate_with_zero_errors']} requests/s**; "

@@ -85,7 +85,7 @@ def add_strict_option(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> str:
-    from .classifier import TextClassifier
+    from .classifier import train_classifier
     from .datafiles import FileReports, print_skipped_rows, read_labelled
     from .finetune_config import config_from_cli
 
@@ -96,11 +96,7 @@ def cmd_train(args) -> str:
                              seed=args.seed, pooling=args.pooling)
     plan = distillation_plan(args, skipped.reports, args.strict)
     start = time.perf_counter()
-    clf = TextClassifier(base_model=args.base_model, config=config)
-    if plan:
-        plan.train_student(clf, texts, labels, eval_data=eval_data, progress=not args.quiet)
-    else:
-        clf.fit(texts, labels, eval_data=eval_data, progress=not args.quiet)
+    clf = train_classifier(args.base_model, config, texts, labels, eval_data=eval_data, distillation=plan, progress=not args.quiet)
     out = clf.save(args.out)
     summary = f"trained a {args.mode} model on {len(texts)} examples, {len(clf.labels_)} labels, in {time.perf_counter() - start:.0f}s"
     validation = clf.metrics_.get("validation")

@@ -31,7 +31,8 @@ from .split_zip import SplitZip, ensure_assembled, locate_pieces, looks_assemble
 DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"
 CACHE_ENV = "TROIKA_ENCODER_CACHE"
 # What `base_model` and `--base-model` accept, for help texts.
-BASE_MODEL_HELP = "encoder to start from: minilm (default, packaged), mpnet (see troika models) or a local Hugging Face model directory"
+BASE_MODEL_HELP = ("encoder to start from: minilm (default, packaged), mpnet (see troika models) or a local Hugging Face model directory; "
+                   "a model directory a training command wrote (such as OUT-teacher) is served as it is, not trained again")
 
 # The upstream files of sentence-transformers/all-mpnet-base-v2 at revision e8c3b32, as (size, sha256).
 MPNET = SplitZip(
