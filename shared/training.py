@@ -340,6 +340,10 @@ def _train_once(cfg, model, data, seed: int, loss, compute_metrics, progress, tr
             # The scheduler Trainer adds scales every group's rate alike (warm-up, then linear decay).
             optimizers=(layerwise_optimizer(model, cfg) if cfg.layer_decay < 1 else None, None),
         )
+        if not progress:  # without progress bars Trainer prints every log dict instead: quiet means quiet
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
         trainer.train()
     return list(trainer.state.log_history)
 

@@ -110,3 +110,32 @@ def test_evaluate_skips_rows_with_an_unknown_label_unless_strict(trained, tmp_pa
     assert err[-1].endswith("1 bad row(s) skipped (listed above)")
     assert main(["finance", "evaluate", "--model", str(out), "--data", str(data), "--strict"]) == 2
     assert f"{data}:3: label 'bullish'" in capsys.readouterr().err
+
+
+def test_a_teacher_directory_distils_into_a_student_with_the_stream_as_unlabelled_transfer(trained, tmp_path, capsys):
+    from tests.conftest import write_csv
+
+    teacher, pb, tw, _ = trained
+    stream = write_csv(tmp_path / "stream.csv", [{"published_at": f"2020-01-0{i + 1}", "headline": h} for i, h in enumerate(
+        ["Chipmaker shares slump after a profit warning", "Retailer lifts its full-year guidance", "Central bank holds rates", ""])])
+    out = tmp_path / "student"
+    argv = ["--quiet", "finance", "train", "--train", str(pb), str(tw), "--validation", str(pb), str(tw), "--teacher", str(teacher),
+            "--unlabelled", str(stream), "--set", "epochs=1", "--set", "interpolation_grid=0", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().splitlines()) == 1, captured.out  # --quiet: the summary line alone
+    assert "(reused)" in captured.out and "3 unlabelled" in captured.out and "stream.csv:5: skipped: empty 'headline'" in captured.err
+    record = SentimentModel.load(out).classifier.metrics["distillation"]
+    assert record["teacher_reused"] and record["transfer_set"]["unlabelled"] == 3 and record["transfer_set"]["sources"] == [str(stream)]
+    assert SentimentModel.load(out.with_name(out.name + "-onnx")).score_headlines(["Shares jump"])  # exported for serving
+
+
+def test_a_trained_model_as_base_model_is_exported_and_served_as_it_is(trained, tmp_path):
+    teacher, pb, tw, _ = trained
+    out = tmp_path / "accurate-tier"
+    assert main(["--quiet", "finance", "train", "--train", str(pb), str(tw), "--validation", str(pb), str(tw),
+                 "--base-model", str(teacher), "--out", str(out)]) == 0
+    texts = ["Profits soared and the outlook was raised", "Losses deepened and jobs were cut"]
+    same, served = SentimentModel.load(teacher), SentimentModel.load(out.with_name(out.name + "-onnx"))
+    assert [s.label for s in served.score_headlines(texts)] == [s.label for s in same.score_headlines(texts)]
+    assert SentimentModel.load(out).classifier.metrics["reused_from"] == str(teacher)
