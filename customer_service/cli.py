@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan
+from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan, made_phrase
 from shared.datafiles import FileReports, print_skipped_rows
 from shared.encoder import BASE_MODEL_HELP
 from shared.errors import DataError
@@ -74,7 +74,7 @@ def cmd_train(args) -> str:
     thresholds = choose_thresholds(probs, labels, val_intents, oos_scores, oos_threshold=detector.threshold_)
     out = detector.save(args.out, extra={"policy": thresholds.__dict__})
     rates = detector.validation_[detector.method_]
-    return (f"trained a {args.mode} intent model on {len(train[0])} examples ({len(detector.intents_)} intents), "
+    return (f"{made_phrase(detector.classifier_.metrics, args.mode, 'intent')} on {len(train[0])} examples ({len(detector.intents_)} intents), "
             f"out-of-scope method {detector.method_}; validation in-scope accuracy {rates['in_scope_accuracy']:.4f}, "
             f"out-of-scope recall {rates['oos_recall']:.4f}, in {time.perf_counter() - start:.0f}s"
             + distillation_summary(detector.classifier_.metrics) + f" → {out}" + print_skipped_rows(skipped.reports))

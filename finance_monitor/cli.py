@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan
+from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan, made_phrase
 from shared.datafiles import print_skipped_rows
 from shared.encoder import BASE_MODEL_HELP
 
@@ -62,7 +62,7 @@ def cmd_train(args) -> str:
                                  reports=reports, strict=args.strict, distillation=plan)
     out = model.save(args.out)
     clf = model.classifier
-    summary = f"trained a {args.mode} sentiment model on {clf.metrics['train_examples']} examples from {len(args.train)} file(s)"
+    summary = f"{made_phrase(clf.metrics, args.mode, 'sentiment')} on {clf.metrics['train_examples']} examples from {len(args.train)} file(s)"
     validation = clf.metrics.get("validation")
     if validation:
         summary += f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}"

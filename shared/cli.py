@@ -78,6 +78,14 @@ def distillation_plan(args, reports: list, strict: bool = False):
                             parse_overrides(args.teacher_set))
 
 
+def made_phrase(metrics: dict, mode: str, what: str) -> str:
+    """How a training command's summary line starts: "trained a full intent model", or for a trained model
+    directory given as --base-model (``train_classifier``) what was really done with it."""
+    if metrics.get("reused_from"):
+        return f"packaged the trained model {metrics['reused_from']} as it is (not trained again) into a {what} model"
+    return f"trained a {mode} {what} model"
+
+
 def add_strict_option(parser: argparse.ArgumentParser) -> None:
     """``--strict`` on a command that reads a user's files: stop at the first bad row instead of
     skipping it and listing it on stderr (``shared.datafiles.RowReport``)."""
@@ -98,7 +106,7 @@ def cmd_train(args) -> str:
     start = time.perf_counter()
     clf = train_classifier(args.base_model, config, texts, labels, eval_data=eval_data, distillation=plan, progress=not args.quiet)
     out = clf.save(args.out)
-    summary = f"trained a {args.mode} model on {len(texts)} examples, {len(clf.labels_)} labels, in {time.perf_counter() - start:.0f}s"
+    summary = f"{made_phrase(clf.metrics_, args.mode, 'text')} on {len(texts)} examples, {len(clf.labels_)} labels, in {time.perf_counter() - start:.0f}s"
     validation = clf.metrics_.get("validation")
     if validation:
         summary += (

@@ -130,11 +130,12 @@ def test_a_teacher_directory_distils_into_a_student_with_the_stream_as_unlabelle
     assert SentimentModel.load(out.with_name(out.name + "-onnx")).score_headlines(["Shares jump"])  # exported for serving
 
 
-def test_a_trained_model_as_base_model_is_exported_and_served_as_it_is(trained, tmp_path):
+def test_a_trained_model_as_base_model_is_exported_and_served_as_it_is(trained, tmp_path, capsys):
     teacher, pb, tw, _ = trained
     out = tmp_path / "accurate-tier"
     assert main(["--quiet", "finance", "train", "--train", str(pb), str(tw), "--validation", str(pb), str(tw),
                  "--base-model", str(teacher), "--out", str(out)]) == 0
+    assert f"packaged the trained model {teacher} as it is (not trained again)" in capsys.readouterr().out
     texts = ["Profits soared and the outlook was raised", "Losses deepened and jobs were cut"]
     same, served = SentimentModel.load(teacher), SentimentModel.load(out.with_name(out.name + "-onnx"))
     assert [s.label for s in served.score_headlines(texts)] == [s.label for s in same.score_headlines(texts)]
