@@ -82,8 +82,8 @@ def made_phrase(metrics: dict, mode: str, what: str) -> str:
     """How a training command's summary line starts: "trained a full intent model", or for a trained model
     directory given as --base-model (``train_classifier``) what was really done with it."""
     if metrics.get("reused_from"):
-        return f"packaged the trained model {metrics['reused_from']} as it is (not trained again) into a {what} model"
-    return f"trained a {mode} {what} model"
+        return f"packaged the trained model {metrics['reused_from']} as it is (not trained again) into a {what + ' ' if what else ''}model"
+    return f"trained a {mode} {what + ' ' if what else ''}model"
 
 
 def add_strict_option(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +106,7 @@ def cmd_train(args) -> str:
     start = time.perf_counter()
     clf = train_classifier(args.base_model, config, texts, labels, eval_data=eval_data, distillation=plan, progress=not args.quiet)
     out = clf.save(args.out)
-    summary = f"{made_phrase(clf.metrics_, args.mode, 'text')} on {len(texts)} examples, {len(clf.labels_)} labels, in {time.perf_counter() - start:.0f}s"
+    summary = f"{made_phrase(clf.metrics_, args.mode, '')} on {len(texts)} examples, {len(clf.labels_)} labels, in {time.perf_counter() - start:.0f}s"
     validation = clf.metrics_.get("validation")
     if validation:
         summary += (
