@@ -48,7 +48,7 @@ from .encoder import resolve_encoder
 from .errors import ConfigError, DataError
 from .finetune_config import FineTuneConfig
 from .metrics import calibrated_softmax, expected_calibration_error, fit_temperature
-from .modeling import MeanPoolingClassifier, ProbabilisticTextClassifier, by_length, check_texts
+from .modeling import MeanPoolingClassifier, ProbabilisticTextClassifier, by_length, check_texts, label_gaps
 from .onnx_runtime import OnnxClassifier, export_onnx
 
 ARTIFACT_KIND = "text-classifier"
@@ -365,12 +365,9 @@ def train_classifier(base_model: str | None, config: FineTuneConfig, texts: Sequ
         if distillation is not None:
             raise ConfigError(f"{base_model} is a trained model, served as it is: it takes no --teacher")
         clf = TextClassifier.load(base_model)
-        wanted = sorted({str(label) for label in labels})
-        if sorted(clf.labels) != wanted:
-            missing, extra = sorted(set(wanted) - set(clf.labels)), sorted(set(clf.labels) - set(wanted))
-            raise ConfigError(f"{base_model} was trained on other labels than the data's"
-                              + (f"; it lacks {', '.join(missing[:5])}" if missing else "") + (f"; it has {', '.join(extra[:5])} besides" if extra else "")
-                              + ": train it on these files, or pass an encoder as --base-model")
+        gaps = label_gaps(clf.labels, [str(label) for label in labels])
+        if gaps:
+            raise ConfigError(f"{base_model} was trained on other labels than the data's; {gaps}: train it on these files, or pass an encoder as --base-model")
         clf.metrics_["reused_from"] = str(base_model)
         if eval_data is not None:
             clf.metrics_["validation"] = clf.evaluate(*eval_data)

@@ -30,7 +30,7 @@ from torch import nn
 from .classifier import TextClassifier, is_trained_classifier
 from .errors import ConfigError
 from .finetune_config import FineTuneConfig
-from .modeling import check_texts
+from .modeling import check_texts, label_gaps
 
 UNLABELLED = -100  # the label id of a transfer row without a label (cross-entropy's ignore_index)
 
@@ -99,12 +99,9 @@ class TransferSet:
 
 def teacher_logits(teacher, texts: Sequence[str], labels: Sequence[str]) -> dict[str, np.ndarray]:
     """Text -> the teacher's (uncalibrated) logits with columns in ``labels`` order; one batched pass, no gradients."""
-    missing, extra = sorted(set(labels) - set(teacher.labels)), sorted(set(teacher.labels) - set(labels))
-    if missing or extra:
-        raise ConfigError("the teacher's labels differ from the training data's: "
-                          + "; ".join(part for part in (f"it lacks {', '.join(missing[:5])}" if missing else "",
-                                                        f"it has {', '.join(extra[:5])} besides" if extra else "") if part)
-                          + " (train the teacher on the same labels)")
+    gaps = label_gaps(teacher.labels, labels)
+    if gaps:
+        raise ConfigError(f"the teacher's labels differ from the training data's: {gaps} (train the teacher on the same labels)")
     unique = list(dict.fromkeys(texts))
     columns = [teacher.labels.index(label) for label in labels]
     logits = teacher.decision_function(unique)[:, columns] if unique else np.zeros((0, len(labels)), dtype=np.float32)

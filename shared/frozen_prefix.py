@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .modeling import MeanPoolingClassifier, by_length
+from .modeling import MeanPoolingClassifier, by_length, mean_pool
 
 
 class PrefixCache:
@@ -51,7 +51,7 @@ def encode(model: MeanPoolingClassifier, tokenizer, texts, layers: int, max_leng
         with torch.no_grad():
             out = model.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
             states = out.hidden_states[min(layers, len(out.hidden_states) - 1)]
-            pooled = _mean_pool(out.last_hidden_state, mask)
+            pooled = mean_pool(out.last_hidden_state, mask)
         for text, row, row_ids, row_mask in zip(chunk, states, ids, mask):
             n = int(row_mask.sum())
             hidden[text] = row[:n].to("cpu", torch.float16).clone()
@@ -61,11 +61,6 @@ def encode(model: MeanPoolingClassifier, tokenizer, texts, layers: int, max_leng
     vectors = by_length(unique, batch_size, batch, model.head.in_features, progress=progress, desc="frozen layers")
     model.train(was_training)
     return PrefixCache(hidden, dict(zip(unique, vectors)), token_ids)
-
-
-def _mean_pool(hidden, mask):
-    mask = mask.unsqueeze(-1).to(hidden.dtype)
-    return nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
 
 class CachedRows(torch.utils.data.Dataset):
@@ -121,7 +116,7 @@ class TopLayers(nn.Module):
         from transformers.modeling_outputs import SequenceClassifierOutput
 
         hidden = self.inner.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
-        return SequenceClassifierOutput(logits=self.inner.head(_mean_pool(hidden, attention_mask)))
+        return SequenceClassifierOutput(logits=self.inner.head(mean_pool(hidden, attention_mask)))
 
 
 @contextmanager

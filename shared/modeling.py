@@ -29,6 +29,13 @@ def check_texts(texts) -> list[str]:
     return texts
 
 
+def label_gaps(have: Sequence[str], want: Sequence[str]) -> str:
+    """How a model's labels ``have`` differ from the data's ``want``: "it lacks a, b; it has c besides" (five of each at most)."""
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    return "; ".join(part for part in (f"it lacks {', '.join(missing[:5])}" if missing else "",
+                                       f"it has {', '.join(extra[:5])} besides" if extra else "") if part)
+
+
 def by_length(texts: list[str], batch_size: int, fn, width: int, progress: bool = False, desc: str = "",
               workers: int = 1) -> np.ndarray:
     """Apply ``fn`` to batches of similar length (little padding), results in the input order;
@@ -120,6 +127,13 @@ class ProbabilisticTextClassifier:
         return self.tokenizer_
 
 
+def mean_pool(hidden, attention_mask):
+    """The sentence embedding of token states: their mean over the real tokens, L2-normalised."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return nn.functional.normalize(pooled, dim=-1)
+
+
 class MeanPoolingClassifier(nn.Module):
     """Sentence-transformers-style embedding (mean over tokens, L2-normalised) + a linear head."""
 
@@ -129,10 +143,7 @@ class MeanPoolingClassifier(nn.Module):
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
 
     def embed(self, input_ids, attention_mask):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return nn.functional.normalize(pooled, dim=-1)
+        return mean_pool(self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
         from transformers.modeling_outputs import SequenceClassifierOutput
