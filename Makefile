@@ -23,14 +23,18 @@ install-mpnet: $(STAMP)
 run: $(STAMP)  # make run PORT=9000 serves on another port (as does TROIKA_PORT=9000 make run)
 	$(BIN)/troika run $(if $(PORT),--port $(PORT))
 
+# One pytest-xdist worker per core, at most four: the cases are independent (own temp dirs, free
+# ports, a PostgreSQL schema each). PYTEST_ARGS="-n 0" runs them in one process.
+PYTEST_ARGS ?= -n auto --maxprocesses 4
+
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)  # ruff, configured in pyproject.toml; `.venv/bin/ruff check --fix .` fixes the mechanical ones
 	$(BIN)/ruff check .
 
 test-all: $(STAMP)  # includes the slow tests that train on real data
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "slow or not slow"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS) -m "slow or not slow"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_classifier.py train --mode fast

@@ -7,6 +7,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("TQDM_DISABLE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # make test runs one worker per core (pytest-xdist): a worker's torch, ONNX Runtime and FAISS
+    # each taking every core would oversubscribe them. Read before torch is first imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import csv
 from pathlib import Path
@@ -120,6 +124,21 @@ def postgres_url() -> str:
     return url
 
 
+def _hold_postgres(request, url: str) -> None:
+    """Under pytest-xdist the workers share one server. A case marked ``restarts_postgres``
+    restarts it, so it takes the server alone (an exclusive lock) while every other
+    PostgreSQL case holds a shared one; released when the case ends."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"troika-test-pg-{hashlib.sha256(url.encode()).hexdigest()[:12]}.lock"
+    handle = open(path, "a")  # closed, and the lock released, by the finalizer
+    exclusive = request.node.get_closest_marker("restarts_postgres") is not None
+    fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    request.addfinalizer(handle.close)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """A SQLAlchemy URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
@@ -131,6 +150,7 @@ def db_url(request, tmp_path):
     import sqlalchemy as sa
 
     base = sa.engine.make_url(postgres_url())
+    _hold_postgres(request, str(base))
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base, pool_pre_ping=True)  # survives the restart test
     with admin.begin() as connection:

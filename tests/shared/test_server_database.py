@@ -78,6 +78,7 @@ def test_sigterm_stops_the_server_cleanly(running_server):
     assert b"Traceback" not in out
 
 
+@pytest.mark.restarts_postgres
 def test_the_server_answers_after_the_database_restarts(running_server, db_url):
     if not db_url.startswith("postgresql"):
         pytest.skip("a SQLite file has no server to restart")

@@ -200,6 +200,7 @@ def test_redact_url_hides_passwords_even_in_text_that_is_not_a_url():
     assert redact_url("sqlite:///var/troika.db") == "sqlite:///var/troika.db"
 
 
+@pytest.mark.restarts_postgres
 def test_the_pool_recovers_after_the_database_restarts(db_url):
     if not db_url.startswith("postgresql"):
         pytest.skip("a SQLite file has no server to restart")
