@@ -68,7 +68,8 @@ def cmd_train(args) -> str:
     config = config_from_cli(args.mode, args.set, epochs=args.epochs, seed=args.seed, soup=args.soup)
     plan = distillation_plan(args, skipped.reports, args.strict)
     start = time.perf_counter()
-    detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall).fit(
+    detector = OutOfScopeDetector(args.method, config=config, base_model=args.base_model, min_oos_recall=args.min_oos_recall,
+                                  serve=args.serve).fit(
         *train, validation=(val_texts, val_intents), progress=not args.quiet, distillation=plan)
     probs, labels, oos_scores = detector.assess(val_texts)
     thresholds = choose_thresholds(probs, labels, val_intents, oos_scores, oos_threshold=detector.threshold_)
@@ -230,7 +231,7 @@ def cmd_tune_retrieval(args) -> str:
 def register(subparsers) -> None:
     import argparse
 
-    from .oos import DEFAULT_MIN_OOS_RECALL
+    from .oos import DEFAULT_MIN_OOS_RECALL, DEFAULT_SERVE, SERVE_RUNTIMES
     from .oos_scorers import METHODS
 
     cs = subparsers.add_parser("cs", help="support bot: intent model and out-of-scope detection", epilog=EXAMPLES,
@@ -252,6 +253,9 @@ def register(subparsers) -> None:
     p.add_argument("--min-oos-recall", type=float, default=DEFAULT_MIN_OOS_RECALL, metavar="R",
                    help=f"share of the out-of-scope validation messages the threshold must catch; in-scope accuracy is "
                    f"maximised under it (default {DEFAULT_MIN_OOS_RECALL})")
+    p.add_argument("--serve", choices=list(SERVE_RUNTIMES), default=DEFAULT_SERVE,
+                   help="what the bot will encode messages with; the thresholds are chosen on its vectors: onnx-int8 "
+                   f"(fastest), onnx-fp32 (full precision, for the mpnet tier; ~2x slower) or torch (default {DEFAULT_SERVE})")
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "

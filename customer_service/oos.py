@@ -26,6 +26,8 @@ the criterion). bench/bench_oos.py compares the methods on CLINC150 (bench/resul
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,7 +42,8 @@ from .intent_files import OUT_OF_SCOPE, normalise_label
 from .oos_scorers import METHODS, CombinedScorer, make_scorer
 from .signals import Signals, compute_signals, signals_for, signals_from_embeddings
 
-__all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector", "choose_threshold", "outcome_rates"]
+__all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "DEFAULT_SERVE", "SERVE_RUNTIMES", "OutOfScopeDetector", "choose_threshold",
+           "outcome_rates"]
 
 # Chosen on CLINC150 (bench/results/oos.md): the best mean of in-scope accuracy and out-of-scope
 # recall in the 2-fold cross-fitted figures (the threshold criterion itself), and the best oos F1.
@@ -56,6 +59,11 @@ FALLBACK_METHOD = "knn"
 DEFAULT_MIN_OOS_RECALL = 0.94  # see choose_threshold
 NEEDS_OOS_TRAINING = {"oos_class"}
 NEEDS_OOS_VALIDATION = {"combined"}
+# What the saved detector encodes messages with, and so what its scorers and thresholds are fitted
+# on: a threshold chosen on torch fp32 vectors is off for int8 ones (most for the larger mpnet).
+# onnx-int8 is the fast default; onnx-fp32 keeps full precision (~2x slower); torch saves no export.
+SERVE_RUNTIMES = {"onnx-int8": True, "onnx-fp32": False, "torch": None}  # → export_onnx_encoder(quantize=)
+DEFAULT_SERVE = "onnx-int8"
 
 
 # ---- thresholds ---------------------------------------------------------------------------------
@@ -154,9 +162,13 @@ class OutOfScopeDetector:
     """
 
     def __init__(self, method: str = "auto", *, config: FineTuneConfig | None = None, base_model: str | None = None,
-                 k: int = 10, min_oos_recall: float | None = DEFAULT_MIN_OOS_RECALL, min_in_scope_accuracy: float | None = None):
+                 k: int = 10, min_oos_recall: float | None = DEFAULT_MIN_OOS_RECALL, min_in_scope_accuracy: float | None = None,
+                 serve: str = DEFAULT_SERVE):
         if method != "auto" and method not in METHODS:
             raise ConfigError(f"unknown out-of-scope method {method!r}; choose auto or one of {', '.join(METHODS)}")
+        if serve not in SERVE_RUNTIMES:
+            raise ConfigError(f"unknown serving runtime {serve!r}; choose one of {', '.join(SERVE_RUNTIMES)}")
+        self.serve = serve
         self.method = method
         self.config = config or FineTuneConfig(mode="fast")
         if self.config.mode == "full" and self.config.pooling == "cls":
@@ -190,21 +202,24 @@ class OutOfScopeDetector:
         eval_texts = val_texts if oos_texts else val_in_texts
         eval_intents = val_intents if oos_texts else val_in_intents
         clf = train_classifier(self.base_model, self.config, clf_texts, clf_intents, eval_data=(eval_texts, eval_intents),
-                               distillation=distillation, keep_fit_embeddings=True, progress=progress)
+                               distillation=distillation, keep_fit_embeddings=self.serve == "torch", progress=progress)
         return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents))
 
     def fit_scorers(self, clf: TextClassifier, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
                     validation: tuple[Sequence[str], Sequence[str]]) -> OutOfScopeDetector:
         """Fit every scorer and threshold around an already trained classifier (``fit`` trains one;
         retraining brings a warm-started one). The data is kept (``data_``), so a later retrain can
-        fit the scorers again on it plus what was learned since. Returns self."""
+        fit the scorers again on it plus what was learned since. The vectors come from the runtime
+        ``serve`` names (the classifier's encoder is exported first for ONNX), so the thresholds hold
+        for what is served. Returns self."""
         train_texts, train_intents, oos_texts = list(texts), list(intents), list(oos_texts)
         val_texts, val_intents = list(validation[0]), [normalise_label(label) for label in validation[1]]
         val_oos_texts = [t for t, i in zip(val_texts, val_intents) if i == OUT_OF_SCOPE]
         self.classifier_ = clf
         self.data_ = {"train": [train_texts, train_intents], "oos": oos_texts, "validation": [val_texts, val_intents]}
         clf_texts = train_texts + oos_texts
-        train = signals_for(clf, clf_texts)
+        self._export_for_serving(clf)
+        train = self._fit_signals(clf, clf_texts)
         in_rows = np.arange(len(train_texts))
         oos_signals = train.subset(np.arange(len(train_texts), len(clf_texts))) if oos_texts else None
         available = [m for m in METHODS if not (m in NEEDS_OOS_TRAINING and not oos_texts)
@@ -215,13 +230,29 @@ class OutOfScopeDetector:
         self.scorers_ = dict(parts)
         if "combined" in available:
             self.scorers_["combined"] = CombinedScorer(parts)
-        val = signals_for(clf, val_texts)
+        val = self._fit_signals(clf, val_texts)
         clf.forget_fit_embeddings()  # free the memory: the kNN index keeps what it needs
         self.validation_ = self._tune(val, val_intents)
         self.thresholds_ = {m: report["threshold"] for m, report in self.validation_.items()}
         self.threshold_ = self.thresholds_[self.method_]
         self.intents_ = sorted(set(train_intents))
         return self
+
+    def _export_for_serving(self, clf: TextClassifier) -> None:
+        from shared.onnx_runtime import export_onnx_encoder
+
+        self.encoder_ = None
+        if SERVE_RUNTIMES[self.serve] is None:
+            return
+        # Held on the detector until save() copies it: exported once, fitted on and saved as is.
+        self._export_tmp = tempfile.TemporaryDirectory(prefix="troika-oos-onnx-")
+        self.encoder_ = export_onnx_encoder(clf, Path(self._export_tmp.name) / ONNX_DIR,
+                                            quantize=SERVE_RUNTIMES[self.serve], threads=ONNX_THREADS)
+
+    def _fit_signals(self, clf: TextClassifier, texts: list[str]) -> Signals:
+        if self.encoder_ is None:
+            return signals_for(clf, texts)  # torch: the vectors kept while fitting, where there are any
+        return signals_from_embeddings(clf, self.encoder_.encode(texts, batch_size=128))
 
     def _resolve_method(self, available: list[str]) -> str:
         if self.method == "auto":
@@ -247,18 +278,19 @@ class OutOfScopeDetector:
 
     def signals(self, texts: Sequence[str]) -> Signals:
         encoder = getattr(self, "encoder_", None)
-        if encoder is not None:  # the ONNX int8 encoder; the head is applied in numpy either way
+        if encoder is not None:  # the ONNX encoder; the head is applied in numpy either way
             return signals_from_embeddings(self.classifier_, encoder.encode(list(texts)))
         return compute_signals(self.classifier_, list(texts))
 
     def use_onnx(self, directory: str | Path) -> OutOfScopeDetector:
-        """Serve through the classifier's encoder exported to ONNX int8 (exported there first when
+        """Serve through the classifier's encoder exported to ONNX (exported there first when
         ``directory`` holds none): ~2 ms a message instead of ~10 on a CPU core. Returns self."""
         from shared.onnx_runtime import OnnxEncoder, export_onnx_encoder
 
         directory = Path(directory)
         self.encoder_ = (OnnxEncoder.load(directory, threads=ONNX_THREADS) if directory.exists()
-                         else export_onnx_encoder(self.classifier_, directory, threads=ONNX_THREADS))
+                         else export_onnx_encoder(self.classifier_, directory, quantize=SERVE_RUNTIMES[self.serve] is not False,
+                                                  threads=ONNX_THREADS))
         return self
 
     def score(self, texts: Sequence[str], method: str | None = None) -> np.ndarray:
@@ -275,8 +307,8 @@ class OutOfScopeDetector:
 
     def save(self, path: str | Path, *, extra: dict | None = None, onnx: bool = True) -> Path:
         """Write the classifier, every scorer's arrays (safetensors), the thresholds, the data it
-        was fitted on (for retraining) and, with ``onnx``, its encoder as ONNX int8 (what the bot
-        serves with), all under one manifest, atomically (the directory it replaces is kept as
+        was fitted on (for retraining) and, with ``onnx``, its encoder as ONNX (the export it was
+        fitted on where it holds one; what the bot serves with), all under one manifest, atomically (the directory it replaces is kept as
         ``.previous``). No pickle. ``extra``: JSON the caller wants back as ``extra_`` after ``load``
         (the bot's policy thresholds)."""
         from safetensors.numpy import save_file
@@ -286,13 +318,16 @@ class OutOfScopeDetector:
         path = Path(path)
         with atomic_dir(path) as tmp:
             self.classifier_.save(tmp / "classifier")
-            if onnx:
-                export_onnx_encoder(self.classifier_, onnx_dir(tmp))
+            encoder = getattr(self, "encoder_", None)
+            if onnx and encoder is not None:
+                shutil.copytree(encoder.path, onnx_dir(tmp))
+            elif onnx and SERVE_RUNTIMES[self.serve] is not None:
+                export_onnx_encoder(self.classifier_, onnx_dir(tmp), quantize=SERVE_RUNTIMES[self.serve])
             (tmp / "data.json").write_text(json.dumps(getattr(self, "data_", {}), ensure_ascii=False))
             arrays = {f"{name}.{key}": np.ascontiguousarray(value) for name, scorer in self.scorers_.items()
                       for key, value in scorer.state().items()}
             save_file(arrays, tmp / "scorers.safetensors")
-            meta = {"method": self.method, "method_": self.method_, "k": self.k, "scorers": list(self.scorers_),
+            meta = {"method": self.method, "method_": self.method_, "k": self.k, "serve": self.serve, "scorers": list(self.scorers_),
                     "thresholds": self.thresholds_, "validation": self.validation_, "intents": self.intents_,
                     "extra": extra if extra is not None else getattr(self, "extra_", {})}
             (tmp / "detector.json").write_text(json.dumps(meta, indent=1, default=float))
@@ -308,7 +343,8 @@ class OutOfScopeDetector:
         path = Path(path)
         verify_manifest(path, DETECTOR_KIND)
         meta = json.loads((path / "detector.json").read_text())
-        self = cls(meta["method"], k=meta["k"])
+        # Saved before the runtime was recorded: fitted on torch, served as ONNX int8.
+        self = cls(meta["method"], k=meta["k"], serve=meta.get("serve", DEFAULT_SERVE))
         self.classifier_ = TextClassifier.load(path / "classifier")
         arrays = load_file(path / "scorers.safetensors")
 

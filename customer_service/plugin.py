@@ -176,7 +176,7 @@ def ensure_model(paths: dict, store: ArtifactStore, *, base_model: str | None = 
         if json.loads((active / "detector.json").read_text()).get("extra", {}).get("source") == source:
             return active
     if paths.get("model"):
-        detector = OutOfScopeDetector.load(paths["model"], onnx=False)
+        detector = OutOfScopeDetector.load(paths["model"])  # its ONNX export is copied, not made again
     else:
         detector = _train_detector(paths, base_model, progress)
     version = detector.save(store.new_version_dir(), extra={**getattr(detector, "extra_", {}), "source": source})

@@ -68,7 +68,7 @@ def retrain_detector(active_dir: Path, texts: list[str], intents: list[str], *, 
     # As in OutOfScopeDetector.fit: a classifier without an OUT_OF_SCOPE class is evaluated on intents only.
     val = [(t, i) for t, i in zip(*data["validation"]) if i != OUT_OF_SCOPE or OUT_OF_SCOPE in clf.labels]
     train_further(clf, texts, intents, replay=replay, eval_data=([t for t, _ in val], [i for _, i in val]), progress=progress)
-    candidate = OutOfScopeDetector(base.method, k=base.k)
+    candidate = OutOfScopeDetector(base.method, k=base.k, serve=base.serve)
     candidate.fit_scorers(clf, train_texts + in_texts, train_intents + in_intents, oos_texts + new_oos,
                           validation=tuple(data["validation"]))
     candidate.extra_ = base.extra_

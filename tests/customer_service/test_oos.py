@@ -119,26 +119,33 @@ def test_assess_feeds_the_policy_end_to_end(detector, bot_data):
 
 
 def test_a_saved_detector_loads_and_scores_the_same_and_a_flipped_byte_is_refused(detector, bot_data, tmp_path):
-    from customer_service.oos import OutOfScopeDetector
     from shared.errors import IntegrityError
 
+    assert detector.serve == "onnx-int8" and detector.encoder_ is not None  # fitted on what the bot serves
     saved = detector.save(tmp_path / "detector")
-    loaded = OutOfScopeDetector.load(saved, onnx=False)  # torch, as trained: the very same scores
+    loaded = OutOfScopeDetector.load(saved)  # the very ONNX export the scorers were fitted on: the same scores
     texts = bot_data["validation"][0] + ["", "x" * 3000]
     for method in detector.scorers_:
-        np.testing.assert_allclose(loaded.score(texts, method), detector.score(texts, method), rtol=1e-4, atol=1e-4)
-    assert (loaded.method_, loaded.threshold_, loaded.intents_) == (detector.method_, detector.threshold_, detector.intents_)
+        np.testing.assert_allclose(loaded.score(texts, method), detector.score(texts, method), rtol=1e-5, atol=1e-5)
+    assert (loaded.serve, loaded.method_, loaded.threshold_, loaded.intents_) == ("onnx-int8", detector.method_, detector.threshold_, detector.intents_)
     assert loaded.predict(texts) == detector.predict(texts)
     assert loaded.data_["train"] == detector.data_["train"]  # kept for retraining
+    # The validation rates the threshold was chosen by are what the saved, served detector gets.
+    val_texts, val_intents = bot_data["validation"]
+    is_oos = np.array([i == OUT_OF_SCOPE for i in val_intents])
+    correct = np.array(loaded.signals(val_texts).predicted_intents()) == np.array(val_intents)
+    rates = outcome_rates(loaded.score(val_texts), is_oos, correct, loaded.threshold_)
+    assert rates["in_scope_accuracy"] == detector.validation_[detector.method_]["in_scope_accuracy"]
+    assert rates["oos_recall"] == detector.validation_[detector.method_]["oos_recall"]
 
-    served = OutOfScopeDetector.load(saved)  # the ONNX int8 encoder saved with it: int8 moves scores a little
-    assert served.encoder_ is not None
-    assert np.mean(np.array(served.predict(texts)) == np.array(detector.predict(texts))) >= 0.9
+    on_torch = OutOfScopeDetector.load(saved, onnx=False)  # fp32 torch: int8 moves scores a little
+    assert getattr(on_torch, "encoder_", None) is None
+    assert np.mean(np.array(on_torch.predict(texts)) == np.array(detector.predict(texts))) >= 0.9
     # The combined score is a logit, and int8 kernels differ between CPUs, so its drift is not bounded
     # by a fixed tolerance (0.06 on one machine, over 0.1 on another). What users rely on is the
     # accept/reject decision at the chosen threshold, and the ordering the threshold was chosen on.
-    served_scores, torch_scores = served.score(texts), detector.score(texts)
-    rejected_alike = (served_scores >= served.threshold_) == (torch_scores >= detector.threshold_)
+    torch_scores, served_scores = on_torch.score(texts), detector.score(texts)
+    rejected_alike = (served_scores >= detector.threshold_) == (torch_scores >= on_torch.threshold_)
     assert rejected_alike.mean() >= 0.9, (served_scores, torch_scores)
     assert spearmanr(served_scores, torch_scores).statistic >= 0.9, (served_scores, torch_scores)
     scorers = saved / "scorers.safetensors"
@@ -147,3 +154,23 @@ def test_a_saved_detector_loads_and_scores_the_same_and_a_flipped_byte_is_refuse
     scorers.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="scorers.safetensors"):
         OutOfScopeDetector.load(saved)
+
+
+@pytest.mark.parametrize("serve", ["torch", "onnx-fp32"])
+def test_the_serving_runtime_chosen_at_training_is_what_the_scorers_are_fitted_on(bot_data, tmp_path, serve):
+    config = FineTuneConfig(mode="fast", fast_c_grid=(4.0,))
+    detector = OutOfScopeDetector(config=config, serve=serve).fit(*bot_data["train"], bot_data["oos_train"],
+                                                                  validation=bot_data["validation"], progress=False)
+    saved = detector.save(tmp_path / serve)
+    assert (saved / "onnx").exists() == (serve != "torch")
+    loaded = OutOfScopeDetector.load(saved, onnx=serve != "torch")
+    texts = bot_data["validation"][0]
+    np.testing.assert_allclose(loaded.score(texts), detector.score(texts), rtol=1e-5, atol=1e-5)
+    if serve == "onnx-fp32":  # full precision: the export agrees with torch to float rounding
+        np.testing.assert_allclose(loaded.signals(texts).embeddings, OutOfScopeDetector.load(saved, onnx=False).signals(texts).embeddings,
+                                   atol=1e-4)
+
+
+def test_an_unknown_serving_runtime_is_refused():
+    with pytest.raises(ConfigError, match="onnx-int8, onnx-fp32, torch"):
+        OutOfScopeDetector(serve="gpu")
