@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan, made_phrase
+from shared.cli import add_serve_option, add_set_option, add_strict_option, add_teacher_options, distillation_plan, made_phrase
 from shared.datafiles import FileReports, print_skipped_rows
 from shared.encoder import BASE_MODEL_HELP
 from shared.errors import DataError
@@ -231,7 +231,7 @@ def cmd_tune_retrieval(args) -> str:
 def register(subparsers) -> None:
     import argparse
 
-    from .oos import DEFAULT_MIN_OOS_RECALL, DEFAULT_SERVE, SERVE_RUNTIMES
+    from .oos import DEFAULT_MIN_OOS_RECALL
     from .oos_scorers import METHODS
 
     cs = subparsers.add_parser("cs", help="support bot: intent model and out-of-scope detection", epilog=EXAMPLES,
@@ -253,9 +253,7 @@ def register(subparsers) -> None:
     p.add_argument("--min-oos-recall", type=float, default=DEFAULT_MIN_OOS_RECALL, metavar="R",
                    help=f"share of the out-of-scope validation messages the threshold must catch; in-scope accuracy is "
                    f"maximised under it (default {DEFAULT_MIN_OOS_RECALL})")
-    p.add_argument("--serve", choices=list(SERVE_RUNTIMES), default=DEFAULT_SERVE,
-                   help="what the bot will encode messages with; the thresholds are chosen on its vectors: onnx-int8 "
-                   f"(fastest), onnx-fp32 (full precision, for the mpnet tier; ~2x slower) or torch (default {DEFAULT_SERVE})")
+    add_serve_option(p, "the out-of-scope thresholds are chosen on its vectors")
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--soup", type=int, help="full mode: fine-tune N times (seeds seed..seed+N-1) and average the weights; "

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.artifacts import ONNX_EXPORT, atomic_dir, onnx_dir, verify_manifest, write_manifest
+from shared.artifacts import DEFAULT_SERVE, ONNX_EXPORT, SERVE_RUNTIMES, atomic_dir, onnx_dir, verify_manifest, write_manifest
 from shared.classifier import TextClassifier, train_classifier
 from shared.errors import ConfigError, DataError
 from shared.finetune_config import FineTuneConfig
@@ -42,8 +42,7 @@ from .intent_files import OUT_OF_SCOPE, normalise_label
 from .oos_scorers import METHODS, CombinedScorer, make_scorer
 from .signals import Signals, compute_signals, signals_for, signals_from_embeddings
 
-__all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "DEFAULT_SERVE", "SERVE_RUNTIMES", "OutOfScopeDetector", "choose_threshold",
-           "outcome_rates"]
+__all__ = ["METHODS", "DEFAULT_METHOD", "FALLBACK_METHOD", "OutOfScopeDetector", "choose_threshold", "outcome_rates"]
 
 # Chosen on CLINC150 (bench/results/oos.md): the best mean of in-scope accuracy and out-of-scope
 # recall in the 2-fold cross-fitted figures (the threshold criterion itself), and the best oos F1.
@@ -59,11 +58,6 @@ FALLBACK_METHOD = "knn"
 DEFAULT_MIN_OOS_RECALL = 0.94  # see choose_threshold
 NEEDS_OOS_TRAINING = {"oos_class"}
 NEEDS_OOS_VALIDATION = {"combined"}
-# What the saved detector encodes messages with, and so what its scorers and thresholds are fitted
-# on: a threshold chosen on torch fp32 vectors is off for int8 ones (most for the larger mpnet).
-# onnx-int8 is the fast default; onnx-fp32 keeps full precision (~2x slower); torch saves no export.
-SERVE_RUNTIMES = {"onnx-int8": True, "onnx-fp32": False, "torch": None}  # → export_onnx_encoder(quantize=)
-DEFAULT_SERVE = "onnx-int8"
 
 
 # ---- thresholds ---------------------------------------------------------------------------------
@@ -168,6 +162,8 @@ class OutOfScopeDetector:
             raise ConfigError(f"unknown out-of-scope method {method!r}; choose auto or one of {', '.join(METHODS)}")
         if serve not in SERVE_RUNTIMES:
             raise ConfigError(f"unknown serving runtime {serve!r}; choose one of {', '.join(SERVE_RUNTIMES)}")
+        # The scorers and thresholds are fitted on the vectors of what serves (fit_scorers): a
+        # threshold chosen on torch fp32 vectors is off for int8 ones, most for the larger mpnet.
         self.serve = serve
         self.method = method
         self.config = config or FineTuneConfig(mode="fast")

@@ -30,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli import add_set_option, add_strict_option, add_teacher_options, distillation_plan, made_phrase
+from shared.artifacts import SERVE_RUNTIMES
+from shared.cli import add_serve_option, add_set_option, add_strict_option, add_teacher_options, distillation_plan, made_phrase
 from shared.datafiles import print_skipped_rows
 from shared.encoder import BASE_MODEL_HELP
 
@@ -67,10 +68,11 @@ def cmd_train(args) -> str:
     if validation:
         summary += f"; validation accuracy {validation['accuracy']:.4f}, macro-F1 {validation['macro_f1']:.4f}"
     summary += f", in {time.perf_counter() - start:.0f}s" + distillation_summary(clf.metrics) + f" → {out}"
-    if not args.no_onnx:
+    quantize = SERVE_RUNTIMES["torch" if args.no_onnx else args.serve]
+    if quantize is not None:
         onnx_dir = out.with_name(out.name + "-onnx")
-        model.export_onnx(onnx_dir)
-        summary += f" (int8 ONNX for serving → {onnx_dir})"
+        model.export_onnx(onnx_dir, quantize=quantize)
+        summary += f" ({'int8' if quantize else 'fp32'} ONNX for serving → {onnx_dir})"
     return summary + print_skipped_rows(reports)
 
 
@@ -243,13 +245,14 @@ def _add_model_verbs(verbs) -> None:
     p.add_argument("--train", type=Path, nargs="+", required=True, metavar="F", help="training files")
     p.add_argument("--validation", type=Path, nargs="+", required=True, metavar="F", help="validation files (early stopping and calibration)")
     p.add_argument("--mode", choices=["full", "fast"], default="full", help="full: fine-tune every weight (best quality); fast: frozen encoder + linear head")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="model directory to write; the int8 ONNX export goes to DIR-onnx")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="model directory to write; the ONNX export goes to DIR-onnx")
     p.add_argument("--epochs", type=float, help="maximum epochs in full mode (early stopping may end sooner)")
     p.add_argument("--seed", type=int, help="random seed")
     add_set_option(p)
     p.add_argument("--base-model", help=BASE_MODEL_HELP)
     add_teacher_options(p)
-    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    add_serve_option(p, "its export goes to DIR-onnx")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (the same as --serve torch)")
     p.add_argument("--strict", action="store_true", help="stop at the first row with an unknown label instead of skipping and counting it")
     p.set_defaults(func=cmd_train)
 

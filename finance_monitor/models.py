@@ -19,6 +19,7 @@ loaded, not when the monitor's plain modules (settings, web, CLI help) are.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def serving_path(version: Path) -> Path:
         if (exported / MANIFEST).is_file():
             return exported
     return Path(version)
+
+
+def served_quantized(path: Path) -> bool:
+    """Whether the model at ``path`` is served by an int8 export (the default) rather than an fp32 one."""
+    meta = serving_dir(path) / "onnx_classifier.json"
+    return bool(json.loads(meta.read_text()).get("quantized", True)) if meta.is_file() else True
 
 
 def load_sentiment(store: ArtifactStore, source: Path):

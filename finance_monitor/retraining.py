@@ -29,7 +29,7 @@ from shared.artifacts import ONNX_EXPORT, ArtifactStore, add_to_manifest, onnx_d
 from shared.continual import RetrainResult, hold_out_per_label
 from shared.continual import retrain as retrain_classifier
 
-from .models import legacy_onnx_dir
+from .models import legacy_onnx_dir, served_quantized
 
 KEEP_VERSIONS = 3  # a version is a whole encoder (~90 MB + its ONNX export): keep the newest for rollback only
 
@@ -69,8 +69,10 @@ def learn_corrections(store: ArtifactStore, base_dir: Path, rows: list[dict], *,
                           "(one to learn from, one held out to compare the models on)")
         return outcome
 
+    quantize = served_quantized(Path(base_dir))  # a candidate is exported as its base is served: int8 or fp32
+
     def export(candidate, version: Path) -> None:
-        candidate.export_onnx(onnx_dir(version))
+        candidate.export_onnx(onnx_dir(version), quantize=quantize)
         add_to_manifest(version, ONNX_EXPORT)  # the version and its export: one artifact, verified together
 
     outcome.result = retrain_classifier(

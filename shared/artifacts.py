@@ -93,6 +93,12 @@ def verify_manifest(directory: str | Path, kind: str | None = None) -> dict:
 # rollback and integrity checks then treat the version and its export as one artifact.
 ONNX_EXPORT = "onnx"
 
+# What a trained model is served with, chosen when it is trained (thresholds are chosen on what is
+# served): ONNX int8 (fastest), ONNX fp32 (full precision: int8 costs mpnet-base more than MiniLM)
+# or torch (no export). The value is export_onnx's ``quantize`` (None: no export).
+SERVE_RUNTIMES = {"onnx-int8": True, "onnx-fp32": False, "torch": None}
+DEFAULT_SERVE = "onnx-int8"
+
 
 def is_onnx_export(model_dir: str | Path) -> bool:
     """Whether ``model_dir``'s manifest says it is an exported ONNX classifier (else: a torch model, or nothing)."""

@@ -86,6 +86,14 @@ def made_phrase(metrics: dict, mode: str, what: str) -> str:
     return f"trained a {mode} {what + ' ' if what else ''}model"
 
 
+def add_serve_option(parser: argparse.ArgumentParser, what: str) -> None:
+    from .artifacts import DEFAULT_SERVE, SERVE_RUNTIMES
+
+    parser.add_argument("--serve", choices=list(SERVE_RUNTIMES), default=DEFAULT_SERVE,
+                        help=f"what the model will be served with ({what}): onnx-int8 (fastest), onnx-fp32 (full precision, "
+                        f"for the mpnet tier; ~2x slower) or torch, no export (default {DEFAULT_SERVE})")
+
+
 def add_strict_option(parser: argparse.ArgumentParser) -> None:
     """``--strict`` on a command that reads a user's files: stop at the first bad row instead of
     skipping it and listing it on stderr (``shared.datafiles.RowReport``)."""

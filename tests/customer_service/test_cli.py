@@ -149,3 +149,11 @@ def test_tune_retrieval_refuses_phrasings_of_unknown_passages(tmp_path, capsys):
     assert main(["cs", "tune-retrieval", "--knowledge", str(DEMO_FILES["knowledge"][0]), "--questions", str(questions),
                  "--out", str(tmp_path / "x")]) == 2
     assert "no-such-passage" in capsys.readouterr().err
+
+
+def test_train_to_serve_with_torch_saves_no_export_and_records_it(files, tmp_path):
+    out = tmp_path / "torch-model"
+    assert main(["--quiet", "cs", "train", "--intents", files["train"], "--validation", files["validation"], "--oos-train", files["oos_train"],
+                 "--oos-validation", files["oos_validation"], "--mode", "fast", "--serve", "torch", "--out", str(out)]) == 0
+    assert not (out / "onnx").exists()
+    assert json.loads((out / "detector.json").read_text())["serve"] == "torch"

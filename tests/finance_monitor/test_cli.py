@@ -140,3 +140,30 @@ def test_a_trained_model_as_base_model_is_exported_and_served_as_it_is(trained, 
     same, served = SentimentModel.load(teacher), SentimentModel.load(out.with_name(out.name + "-onnx"))
     assert [s.label for s in served.score_headlines(texts)] == [s.label for s in same.score_headlines(texts)]
     assert SentimentModel.load(out).classifier.metrics["reused_from"] == str(teacher)
+
+
+def test_a_model_trained_to_serve_fp32_is_exported_and_retrained_in_fp32(tmp_path, capsys):
+    from finance_monitor.models import served_quantized
+    from finance_monitor.retraining import learn_corrections
+    from shared.artifacts import ArtifactStore, onnx_dir
+
+    pb, tw = write_phrasebank(tmp_path / "pb.csv"), write_tweets(tmp_path / "tw.csv")
+    out = tmp_path / "model"
+    assert main(["--quiet", "finance", "train", "--train", str(pb), str(tw), "--validation", str(pb), "--mode", "fast",
+                 "--serve", "onnx-fp32", "--out", str(out)]) == 0
+    assert "fp32 ONNX for serving" in capsys.readouterr().out
+    export = out.with_name(out.name + "-onnx")
+    assert json.loads((export / "onnx_classifier.json").read_text())["quantized"] is False
+    assert served_quantized(out) is False
+    rows = [{"title": t, "label": label} for t, label in [("Profits soared", "positive"), ("Record revenue and a raised outlook", "positive"),
+                                                          ("Losses deepened", "negative"), ("Jobs were cut after a loss", "negative")]]
+    outcome = learn_corrections(ArtifactStore(tmp_path / "versions"), out, rows, tolerance=1.0)
+    assert outcome.result is not None and outcome.result.promoted, outcome.reason
+    assert json.loads((onnx_dir(outcome.result.version) / "onnx_classifier.json").read_text())["quantized"] is False
+
+
+def test_no_onnx_is_serve_torch(tmp_path):
+    pb = write_phrasebank(tmp_path / "pb.csv")
+    assert main(["--quiet", "finance", "train", "--train", str(pb), "--validation", str(pb), "--mode", "fast", "--no-onnx",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert not (tmp_path / "m-onnx").exists()
