@@ -66,6 +66,21 @@ def main() -> None:
         write(report, args)
 
 
+def runtime_of(served: Path) -> str:
+    """onnx-int8 or onnx-fp32, as the export's own metadata says; torch where there is no export."""
+    for meta in (served / "onnx_encoder.json", served / "onnx_classifier.json"):
+        if meta.is_file():
+            return "onnx-int8" if json.loads(meta.read_text()).get("quantized", True) else "onnx-fp32"
+    return "torch"
+
+
+def served_runtime(args) -> str:
+    if args.onnx != "true":
+        return "torch fp32"
+    runtime = runtime_of(args.model / "onnx") if args.model else "onnx-int8"
+    return "torch fp32" if runtime == "torch" else "onnxruntime " + runtime.removeprefix("onnx-")
+
+
 def model_section(model: Path, responses: Path | None, tmp: Path) -> str:
     """The [customer_service] lines that serve ``model``; without a responses file, one answer per intent (latency
     does not depend on the wording)."""
@@ -102,7 +117,7 @@ def run(args) -> dict | None:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(with_torch=False),
         "command": "python bench/bench_chat_load.py " + " ".join(sys.argv[1:]),
-        "setup": {"server": "troika run (waitress)", "server_threads": args.threads, "runtime": "onnxruntime int8" if args.onnx == "true" else "torch fp32",
+        "setup": {"server": "troika run (waitress)", "server_threads": args.threads, "runtime": served_runtime(args),
                   "database": "SQLite file", "load_generator": "wrk, closed loop, loopback", "seconds_per_run": args.duration,
                   "messages": MESSAGES, "model": str(args.model) if args.model else "the demo bot"},
         "runs": runs,

@@ -4,7 +4,8 @@
         --tier student=var/b77-student --tier mpnet=var/b77-mpnet [--duration 10]
     python bench/bench_tiers.py finance --tier student=var/fin-student --tier mpnet=var/fin-mpnet
 
-Per tier, what a user of that app meets, measured the way each app serves (onnxruntime int8):
+Per tier, what a user of that app meets, measured the way each app serves it (the ONNX export the
+training command made, int8 or fp32 as its --serve said):
 - cs: the figures of `troika cs evaluate --model DIR --data VAL --runtime onnx` (accuracy, in-scope accuracy,
   out-of-scope recall), then POST /cs/api/chat p50/p99 at one connection and requests/s
   (bench/bench_chat_load.py serving DIR through `troika run`, SQLite, every turn stored);
@@ -27,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_chat_load import runtime_of  # noqa: E402
 from bench.bench_sentiment import DEFAULT_DATA, SETS, THROUGHPUT_HEADLINES, throughput  # noqa: E402
 from bench.machine_info import machine  # noqa: E402
 
@@ -64,7 +66,7 @@ def cs_tier(name: str, model: Path, args) -> dict:
     subprocess.run(load, cwd=ROOT, check=True)
     chat = json.loads((ROOT / "bench" / "results" / f"chat_load_{tag}.json").read_text())["low_load"]
     onnx = model / "onnx"
-    return {"model": str(model), "made": teacher_of(model),
+    return {"model": str(model), "made": teacher_of(model), "runtime": runtime_of(onnx),
             "validation": {k: report[k] for k in ("n", "accuracy", "in_scope_accuracy", "oos_recall", "macro_f1")},
             "chat_p50_ms": chat["p50_ms"], "chat_p99_ms": chat["p99_ms"], "chat_requests_per_s": chat["requests_per_s"],
             "served_mib": size_mib(onnx) if onnx.is_dir() else None, "directory_mib": size_mib(model),
@@ -87,7 +89,7 @@ def finance_tier(name: str, model: Path, args) -> dict:
 
     with stream.open(newline="", encoding="utf-8") as fh:
         headlines = [row["headline"] for row in csv.DictReader(fh)][-THROUGHPUT_HEADLINES:]
-    return {"model": str(model), "served": str(served), "made": teacher_of(model), "validation": accuracy,
+    return {"model": str(model), "served": str(served), "made": teacher_of(model), "runtime": runtime_of(served), "validation": accuracy,
             "headlines_per_s": throughput(SentimentModel.load(served), headlines), "throughput_headlines": len(headlines),
             "served_mib": size_mib(served), "directory_mib": size_mib(model), "commands": commands}
 
@@ -95,20 +97,23 @@ def finance_tier(name: str, model: Path, args) -> dict:
 def markdown(report: dict) -> str:
     lines = [f"# Serving tiers side by side: {report['app']}", "",
              f"Date: {report['date'][:10]}. Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. "
-             f"Command: `{report['command']}`. Validation splits; served with onnxruntime int8.", ""]
+             f"Command: `{report['command']}`. Validation splits; each tier served as the app serves it (runtime).", ""]
     if report["app"] == "cs":
-        lines += ["| tier | model | accuracy | in-scope accuracy | oos recall | /api/chat p50 ms | p99 ms | req/s | served MiB | dir MiB |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| tier | model | runtime | accuracy | in-scope accuracy | oos recall | /api/chat p50 ms | p99 ms | req/s | served MiB | dir MiB |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, t in report["tiers"].items():
             v = t["validation"]
             fmt = lambda x: "–" if x is None else f"{x:.4f}"  # noqa: E731
-            lines.append(f"| {name} | `{t['model']}` | {fmt(v['accuracy'])} | {fmt(v['in_scope_accuracy'])} | {fmt(v['oos_recall'])} | "
+            lines.append(f"| {name} | `{t['model']}` | {t.get('runtime', 'onnx-int8')} | {fmt(v['accuracy'])} | "
+                         f"{fmt(v['in_scope_accuracy'])} | {fmt(v['oos_recall'])} | "
                          f"{t['chat_p50_ms']:.2f} | {t['chat_p99_ms']:.2f} | {t['chat_requests_per_s']:.0f} | {t['served_mib']} | {t['directory_mib']} |")
     else:
-        lines += ["| tier | model | PhraseBank | agreement-100 | Twitter | headlines/s | served MiB | dir MiB |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| tier | model | runtime | PhraseBank | agreement-100 | Twitter | headlines/s | served MiB | dir MiB |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for name, t in report["tiers"].items():
             v = t["validation"]
-            lines.append(f"| {name} | `{t['model']}` | {v['phrasebank']['accuracy']:.4f} | {v['phrasebank'].get('accuracy_agree_100', 0):.4f} | "
+            lines.append(f"| {name} | `{t['model']}` | {t.get('runtime', 'onnx-int8')} | {v['phrasebank']['accuracy']:.4f} | "
+                         f"{v['phrasebank'].get('accuracy_agree_100', 0):.4f} | "
                          f"{v['twitter']['accuracy']:.4f} | {t['headlines_per_s']:.0f} | {t['served_mib']} | {t['directory_mib']} |")
     return "\n".join(lines) + "\n"
 
