@@ -223,12 +223,16 @@ def insert_new(connection: Connection, table: Table, rows: Sequence[Mapping[str,
     """
     key = list(key) if key is not None else None
     columns = [table.c[c] for c in (returning or key or [c.name for c in table.primary_key])]
+    statement = _insert(connection, table)
+    statement = statement.on_conflict_do_nothing(index_elements=key) if key else statement.on_conflict_do_nothing()
+    # RETURNING says what went in on both backends (rowcount is -1 for some drivers). The rows go as
+    # parameters, not literal VALUES: the statement is then compiled once and cached (a chat message
+    # costs one compile less), and SQLAlchemy batches many rows into multi-row INSERTs itself.
+    statement = statement.returning(*columns)
     inserted: list = []
     for start in range(0, len(rows), _CHUNK):
-        statement = _insert(connection, table).values(list(rows[start : start + _CHUNK]))
-        statement = statement.on_conflict_do_nothing(index_elements=key) if key else statement.on_conflict_do_nothing()
-        # RETURNING says what went in on both backends (rowcount is -1 for some drivers).
-        inserted += connection.execute(statement.returning(*columns)).all()
+        chunk = [dict(row) for row in rows[start : start + _CHUNK]]
+        inserted += connection.execute(statement, chunk[0] if len(chunk) == 1 else chunk).all()
     return inserted
 
 
