@@ -97,14 +97,14 @@ class TransferSet:
         return _distillation_trainer(self.temperature, self.alpha)
 
 
-def teacher_logits(teacher, texts: Sequence[str], labels: Sequence[str]) -> dict[str, np.ndarray]:
+def teacher_logits(teacher, texts: Sequence[str], labels: Sequence[str], *, progress: bool = False) -> dict[str, np.ndarray]:
     """Text -> the teacher's (uncalibrated) logits with columns in ``labels`` order; one batched pass, no gradients."""
     gaps = label_gaps(teacher.labels, labels)
     if gaps:
         raise ConfigError(f"the teacher's labels differ from the training data's: {gaps} (train the teacher on the same labels)")
     unique = list(dict.fromkeys(texts))
     columns = [teacher.labels.index(label) for label in labels]
-    logits = teacher.decision_function(unique)[:, columns] if unique else np.zeros((0, len(labels)), dtype=np.float32)
+    logits = teacher.decision_function(unique, progress=progress, desc="teacher logits")[:, columns] if unique else np.zeros((0, len(labels)), dtype=np.float32)
     return dict(zip(unique, logits))
 
 
@@ -145,7 +145,7 @@ def distil(student: TextClassifier, teacher, texts: Sequence[str], labels: Seque
     augmented = augment(texts, copies=augment_copies, seed=student.config.seed) if augment_copies else []
     unlabelled = [t for t in dict.fromkeys(check_texts(transfer_texts) + augmented) if t not in labelled]
     student_labels = sorted(set(labels))
-    soft = teacher_logits(teacher, texts + unlabelled, student_labels)
+    soft = teacher_logits(teacher, texts + unlabelled, student_labels, progress=progress)
     student.fit(texts, labels, eval_data=eval_data, progress=progress,
                 objective=TransferSet(soft, unlabelled, temperature, alpha))
     teacher_accuracy = None

@@ -72,9 +72,10 @@ class ProbabilisticTextClassifier:
     def _batch_logits(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        """Uncalibrated logits, (n, k)."""
-        return by_length(check_texts(texts), self.batch_size, self._batch_logits, len(self.labels_), workers=self.workers)
+    def decision_function(self, texts: Sequence[str], *, progress: bool = False, desc: str = "scoring") -> np.ndarray:
+        """Uncalibrated logits, (n, k); ``progress``: a bar per batch (a long pass, such as a teacher's)."""
+        return by_length(check_texts(texts), self.batch_size, self._batch_logits, len(self.labels_), progress=progress, desc=desc,
+                         workers=self.workers)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, (n, k); columns follow ``labels_``."""
