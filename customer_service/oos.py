@@ -199,10 +199,10 @@ class OutOfScopeDetector:
         eval_intents = val_intents if oos_texts else val_in_intents
         clf = train_classifier(self.base_model, self.config, clf_texts, clf_intents, eval_data=(eval_texts, eval_intents),
                                distillation=distillation, keep_fit_embeddings=self.serve == "torch", progress=progress)
-        return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents))
+        return self.fit_scorers(clf, train_texts, train_intents, oos_texts, validation=(val_texts, val_intents), progress=progress)
 
     def fit_scorers(self, clf: TextClassifier, texts: Sequence[str], intents: Sequence[str], oos_texts: Sequence[str] = (), *,
-                    validation: tuple[Sequence[str], Sequence[str]]) -> OutOfScopeDetector:
+                    validation: tuple[Sequence[str], Sequence[str]], progress: bool = False) -> OutOfScopeDetector:
         """Fit every scorer and threshold around an already trained classifier (``fit`` trains one;
         retraining brings a warm-started one). The data is kept (``data_``), so a later retrain can
         fit the scorers again on it plus what was learned since. The vectors come from the runtime
@@ -215,7 +215,7 @@ class OutOfScopeDetector:
         self.data_ = {"train": [train_texts, train_intents], "oos": oos_texts, "validation": [val_texts, val_intents]}
         clf_texts = train_texts + oos_texts
         self._export_for_serving(clf)
-        train = self._fit_signals(clf, clf_texts)
+        train = self._fit_signals(clf, clf_texts, progress)
         in_rows = np.arange(len(train_texts))
         oos_signals = train.subset(np.arange(len(train_texts), len(clf_texts))) if oos_texts else None
         available = [m for m in METHODS if not (m in NEEDS_OOS_TRAINING and not oos_texts)
@@ -226,7 +226,7 @@ class OutOfScopeDetector:
         self.scorers_ = dict(parts)
         if "combined" in available:
             self.scorers_["combined"] = CombinedScorer(parts)
-        val = self._fit_signals(clf, val_texts)
+        val = self._fit_signals(clf, val_texts, progress)
         clf.forget_fit_embeddings()  # free the memory: the kNN index keeps what it needs
         self.validation_ = self._tune(val, val_intents)
         self.thresholds_ = {m: report["threshold"] for m, report in self.validation_.items()}
@@ -245,10 +245,10 @@ class OutOfScopeDetector:
         self.encoder_ = export_onnx_encoder(clf, Path(self._export_tmp.name) / ONNX_DIR,
                                             quantize=SERVE_RUNTIMES[self.serve], threads=ONNX_THREADS)
 
-    def _fit_signals(self, clf: TextClassifier, texts: list[str]) -> Signals:
+    def _fit_signals(self, clf: TextClassifier, texts: list[str], progress: bool) -> Signals:
         if self.encoder_ is None:
             return signals_for(clf, texts)  # torch: the vectors kept while fitting, where there are any
-        return signals_from_embeddings(clf, self.encoder_.encode(texts, batch_size=128))
+        return signals_from_embeddings(clf, self.encoder_.encode(texts, batch_size=128, show_progress=progress))
 
     def _resolve_method(self, available: list[str]) -> str:
         if self.method == "auto":

@@ -70,7 +70,7 @@ def retrain_detector(active_dir: Path, texts: list[str], intents: list[str], *, 
     train_further(clf, texts, intents, replay=replay, eval_data=([t for t, _ in val], [i for _, i in val]), progress=progress)
     candidate = OutOfScopeDetector(base.method, k=base.k, serve=base.serve)
     candidate.fit_scorers(clf, train_texts + in_texts, train_intents + in_intents, oos_texts + new_oos,
-                          validation=tuple(data["validation"]))
+                          validation=tuple(data["validation"]), progress=progress)
     candidate.extra_ = base.extra_
     return candidate
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from . import artifacts
 from .encoder import resolve_encoder
@@ -202,7 +203,8 @@ class OnnxEncoder:
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths: little padding
-        for start in range(0, len(order), batch_size):
+        starts = range(0, len(order), batch_size)
+        for start in tqdm(starts, desc="encoding", unit="batch", disable=not show_progress or len(starts) < 2):
             rows = order[start : start + batch_size]
             feeds = _feeds(self.tokenizer_, [texts[i] for i in rows], self.max_length)
             out[rows] = self.session_.run(["embedding"], feeds)[0]
