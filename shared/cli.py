@@ -82,7 +82,8 @@ def made_phrase(metrics: dict, mode: str, what: str) -> str:
     """How a training command's summary line starts: "trained a full intent model", or for a trained model
     directory given as --base-model (``train_classifier``) what was really done with it."""
     if metrics.get("reused_from"):
-        return f"packaged the trained model {metrics['reused_from']} as it is (not trained again) into a {what + ' ' if what else ''}model"
+        kind = f"{what} model" if what else "model"
+        return f"packaged the trained model {metrics['reused_from']} as it is (not trained again) into {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
     return f"trained a {mode} {what + ' ' if what else ''}model"
 
 

@@ -33,7 +33,23 @@ def test_distance_scorers_ignore_out_of_scope_training_rows():
     train, labels = clustered()
     labels = labels[:-1] + [OUT_OF_SCOPE]
     scorer = KNNScorer(k=1).fit(train, labels)
-    assert len(scorer.index_) == len(labels) - 1
+    assert len(scorer.vectors_) == len(labels) - 1
+
+
+def test_knn_scores_one_minus_the_kth_cosine_similarity_exactly_and_in_chunks(monkeypatch):
+    import customer_service.oos_scorers as oos_scorers
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(50, 8)).astype(np.float32)
+    train /= np.linalg.norm(train, axis=1, keepdims=True)
+    queries = rng.normal(size=(7, 8)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    expected = 1.0 - np.sort(queries @ train.T, axis=1)[:, -3]
+    monkeypatch.setattr(oos_scorers, "KNN_CHUNK", 2)  # several chunks, the last one short
+    scorer = KNNScorer(k=3).fit(Signals(train, np.full((50, 1), 1.0), ["a"]), ["a"] * 50)
+    np.testing.assert_allclose(scorer.score(Signals(queries, np.full((7, 1), 1.0), ["a"])), expected, rtol=1e-6)
+    few = KNNScorer(k=10).fit(Signals(train[:4], np.full((4, 1), 1.0), ["a"]), ["a"] * 4)  # fewer vectors than k: the farthest
+    np.testing.assert_allclose(few.score(Signals(queries, np.full((7, 1), 1.0), ["a"])), 1.0 - (queries @ train[:4].T).min(axis=1), rtol=1e-6)
 
 
 def test_combined_scorer_learns_which_part_to_trust_and_needs_oos_examples():
