@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load import WRK_DONE, add_run_options, drive, free_port, highest_clean_rate, run_table, run_wrk, serving
 from bench.machine_info import machine
+from shared.artifacts import served_with
 
 MESSAGES = [
     "I lost my card", "where is my new card", "how much does a transfer cost", "my top up failed",
@@ -66,18 +67,10 @@ def main() -> None:
         write(report, args)
 
 
-def runtime_of(served: Path) -> str:
-    """onnx-int8 or onnx-fp32, as the export's own metadata says; torch where there is no export."""
-    for meta in (served / "onnx_encoder.json", served / "onnx_classifier.json"):
-        if meta.is_file():
-            return "onnx-int8" if json.loads(meta.read_text()).get("quantized", True) else "onnx-fp32"
-    return "torch"
-
-
 def served_runtime(args) -> str:
     if args.onnx != "true":
         return "torch fp32"
-    runtime = runtime_of(args.model / "onnx") if args.model else "onnx-int8"
+    runtime = served_with(args.model / "onnx") if args.model else "onnx-int8"
     return "torch fp32" if runtime == "torch" else "onnxruntime " + runtime.removeprefix("onnx-")
 
 

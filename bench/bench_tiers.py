@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_chat_load import runtime_of  # noqa: E402
 from bench.bench_sentiment import DEFAULT_DATA, SETS, THROUGHPUT_HEADLINES, throughput  # noqa: E402
 from bench.machine_info import machine  # noqa: E402
+from shared.artifacts import served_with  # noqa: E402
 
 TROIKA = [sys.executable, "-m", "shared.cli", "--quiet"]
 ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -66,7 +66,7 @@ def cs_tier(name: str, model: Path, args) -> dict:
     subprocess.run(load, cwd=ROOT, check=True)
     chat = json.loads((ROOT / "bench" / "results" / f"chat_load_{tag}.json").read_text())["low_load"]
     onnx = model / "onnx"
-    return {"model": str(model), "made": teacher_of(model), "runtime": runtime_of(onnx),
+    return {"model": str(model), "made": teacher_of(model), "runtime": served_with(onnx),
             "validation": {k: report[k] for k in ("n", "accuracy", "in_scope_accuracy", "oos_recall", "macro_f1")},
             "chat_p50_ms": chat["p50_ms"], "chat_p99_ms": chat["p99_ms"], "chat_requests_per_s": chat["requests_per_s"],
             "served_mib": size_mib(onnx) if onnx.is_dir() else None, "directory_mib": size_mib(model),
@@ -89,7 +89,7 @@ def finance_tier(name: str, model: Path, args) -> dict:
 
     with stream.open(newline="", encoding="utf-8") as fh:
         headlines = [row["headline"] for row in csv.DictReader(fh)][-THROUGHPUT_HEADLINES:]
-    return {"model": str(model), "served": str(served), "made": teacher_of(model), "runtime": runtime_of(served), "validation": accuracy,
+    return {"model": str(model), "served": str(served), "made": teacher_of(model), "runtime": served_with(served), "validation": accuracy,
             "headlines_per_s": throughput(SentimentModel.load(served), headlines), "throughput_headlines": len(headlines),
             "served_mib": size_mib(served), "directory_mib": size_mib(model), "commands": commands}
 

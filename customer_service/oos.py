@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.artifacts import DEFAULT_SERVE, ONNX_EXPORT, SERVE_RUNTIMES, atomic_dir, onnx_dir, verify_manifest, write_manifest
+from shared.artifacts import DEFAULT_SERVE, ONNX_EXPORT, SERVE_RUNTIMES, atomic_dir, export_quantized, onnx_dir, verify_manifest, write_manifest
 from shared.classifier import TextClassifier, train_classifier
 from shared.errors import ConfigError, DataError
 from shared.finetune_config import FineTuneConfig
@@ -285,7 +285,7 @@ class OutOfScopeDetector:
 
         directory = Path(directory)
         self.encoder_ = (OnnxEncoder.load(directory, threads=ONNX_THREADS) if directory.exists()
-                         else export_onnx_encoder(self.classifier_, directory, quantize=SERVE_RUNTIMES[self.serve] is not False,
+                         else export_onnx_encoder(self.classifier_, directory, quantize=export_quantized(self.serve),
                                                   threads=ONNX_THREADS))
         return self
 

@@ -19,11 +19,10 @@ loaded, not when the monitor's plain modules (settings, web, CLI help) are.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
-from shared.artifacts import MANIFEST, ArtifactStore, is_onnx_export, onnx_dir
+from shared.artifacts import MANIFEST, ArtifactStore, is_onnx_export, onnx_dir, served_with
 from shared.config import Config
 from shared.encoder import resolve_encoder
 from shared.finetune_config import FineTuneConfig
@@ -98,8 +97,7 @@ def serving_path(version: Path) -> Path:
 
 def served_quantized(path: Path) -> bool:
     """Whether the model at ``path`` is served by an int8 export (the default) rather than an fp32 one."""
-    meta = serving_dir(path) / "onnx_classifier.json"
-    return bool(json.loads(meta.read_text()).get("quantized", True)) if meta.is_file() else True
+    return served_with(serving_dir(path)) != "onnx-fp32"
 
 
 def load_sentiment(store: ArtifactStore, source: Path):

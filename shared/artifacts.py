@@ -98,6 +98,24 @@ ONNX_EXPORT = "onnx"
 # or torch (no export). The value is export_onnx's ``quantize`` (None: no export).
 SERVE_RUNTIMES = {"onnx-int8": True, "onnx-fp32": False, "torch": None}
 DEFAULT_SERVE = "onnx-int8"
+# The metadata an ONNX export (shared.onnx_runtime) writes beside its graph: it records ``quantized``.
+_EXPORT_META = ("onnx_encoder.json", "onnx_classifier.json")
+
+
+def export_quantized(serve: str) -> bool:
+    """Whether an export made for ``serve`` is int8: fp32 only where fp32 was chosen, since a torch-served
+    model asked for an export later gets the default."""
+    return SERVE_RUNTIMES[serve] is not False
+
+
+def served_with(export_dir: str | Path) -> str:
+    """The SERVE_RUNTIMES name of what serves from ``export_dir``: onnx-int8 or onnx-fp32 as the export's own
+    metadata says, torch where it holds no export."""
+    for name in _EXPORT_META:
+        meta = Path(export_dir) / name
+        if meta.is_file():
+            return "onnx-int8" if json.loads(meta.read_text()).get("quantized", True) else "onnx-fp32"
+    return "torch"
 
 
 def is_onnx_export(model_dir: str | Path) -> bool:

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.artifacts import ArtifactStore, add_to_manifest, atomic_dir, onnx_dir, verify_manifest, write_manifest
+from shared.artifacts import ArtifactStore, add_to_manifest, atomic_dir, export_quantized, onnx_dir, served_with, verify_manifest, write_manifest
 from shared.errors import IntegrityError, NotFoundError
 
 
@@ -156,3 +156,15 @@ def test_a_check_racing_the_watcher_thread_returns_once_the_new_version_serves(t
     assert watcher.check() is False  # the other poll loaded it ...
     assert loaded == [second.name]  # ... once, and before this check returned
     poller.join(5)
+
+
+def test_what_serves_an_export_is_read_from_its_own_metadata(tmp_path):
+    int8, fp32 = tmp_path / "int8", tmp_path / "fp32"
+    int8.mkdir(), fp32.mkdir()
+    (int8 / "onnx_encoder.json").write_text('{"quantized": true, "dim": 384}')
+    (fp32 / "onnx_classifier.json").write_text('{"quantized": false, "labels": ["a"]}')
+    assert served_with(int8) == "onnx-int8"
+    assert served_with(fp32) == "onnx-fp32"
+    assert served_with(tmp_path) == "torch"  # no export here: the torch model serves
+    # A torch-served model asked for an export later gets the default, int8; fp32 only where chosen.
+    assert [export_quantized(serve) for serve in ("onnx-int8", "onnx-fp32", "torch")] == [True, False, True]
