@@ -33,6 +33,7 @@ from .finetune_config import FineTuneConfig
 from .modeling import check_texts, label_gaps
 
 UNLABELLED = -100  # the label id of a transfer row without a label (cross-entropy's ignore_index)
+TEACHER_COLUMN = "teacher_logits"  # the per-row column of the training batches that carries the soft targets
 
 
 def check_settings(temperature: float, alpha: float) -> None:
@@ -59,9 +60,16 @@ def _distillation_trainer(temperature: float, alpha: float):
     class DistillationTrainer(Trainer):
         """Reads the teacher's logits that each training batch carries; validation batches (no teacher) get cross-entropy."""
 
+        def _set_signature_columns_if_needed(self):
+            # Trainer drops every batch key the model's forward does not name before compute_loss sees it
+            # (remove_unused_columns): without this the teacher's logits never reached the loss.
+            super()._set_signature_columns_if_needed()
+            if TEACHER_COLUMN not in self._signature_columns:
+                self._signature_columns.append(TEACHER_COLUMN)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
-            teacher, labels = inputs.pop("teacher_logits", None), inputs.pop("labels")
+            teacher, labels = inputs.pop(TEACHER_COLUMN, None), inputs.pop("labels")
             outputs = model(**inputs)
 
             def cross_entropy(logits, targets):  # the config's loss: class weights, label smoothing
@@ -91,7 +99,7 @@ class TransferSet:
         rows = list(texts) + self.unlabelled
         ids = np.concatenate([np.asarray(y, dtype=int), np.full(len(self.unlabelled), UNLABELLED, dtype=int)])
         logits = np.stack([self.teacher_logits[text] for text in rows]).astype(np.float32)
-        return rows, ids, {"teacher_logits": logits}
+        return rows, ids, {TEACHER_COLUMN: logits}
 
     def trainer_class(self):
         return _distillation_trainer(self.temperature, self.alpha)

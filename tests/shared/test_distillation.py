@@ -71,6 +71,19 @@ def test_unlabelled_rows_carry_only_the_soft_term():
     assert torch.isclose(mixed, 0.5 * soft + 0.5 * hard(student[keep], labels[keep]))
 
 
+def test_training_batches_reach_the_loss_with_the_teachers_logits(teacher, tiny_data, monkeypatch):
+    # Trainer drops batch columns the model's forward does not name; the soft targets must survive that.
+    import shared.distillation as distillation
+
+    soft_batches = []
+    real = distillation.distillation_loss
+    monkeypatch.setattr(distillation, "distillation_loss", lambda *a, **k: soft_batches.append(1) or real(*a, **k))
+    texts, labels = tiny_data
+    distil(TextClassifier(config=STUDENT), teacher, texts, labels, alpha=1.0, eval_data=(texts, labels),
+           teacher_name="refund-teacher", progress=False)
+    assert soft_batches
+
+
 def test_the_student_learns_what_the_teacher_says_about_unlabelled_text(student, teacher, fast_clf):
     # fast_clf is the student's starting point (the same probe on the same encoder): the teacher's refund
     # opinion of the unlabelled texts exists nowhere but in the soft targets.
