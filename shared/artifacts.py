@@ -99,7 +99,7 @@ ONNX_EXPORT = "onnx"
 SERVE_RUNTIMES = {"onnx-int8": True, "onnx-fp32": False, "torch": None}
 DEFAULT_SERVE = "onnx-int8"
 # The metadata an ONNX export (shared.onnx_runtime) writes beside its graph: it records ``quantized``.
-_EXPORT_META = ("onnx_encoder.json", "onnx_classifier.json")
+ENCODER_META, CLASSIFIER_META = "onnx_encoder.json", "onnx_classifier.json"
 
 
 def export_quantized(serve: str) -> bool:
@@ -111,7 +111,7 @@ def export_quantized(serve: str) -> bool:
 def served_with(export_dir: str | Path) -> str:
     """The SERVE_RUNTIMES name of what serves from ``export_dir``: onnx-int8 or onnx-fp32 as the export's own
     metadata says, torch where it holds no export."""
-    for name in _EXPORT_META:
+    for name in (ENCODER_META, CLASSIFIER_META):
         meta = Path(export_dir) / name
         if meta.is_file():
             return "onnx-int8" if json.loads(meta.read_text()).get("quantized", True) else "onnx-fp32"

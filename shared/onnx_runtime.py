@@ -119,7 +119,7 @@ def export_onnx(clf, out_dir: str | Path, *, quantize: bool = True) -> OnnxClass
             "quantized": quantize,
             "mode": clf.mode,
         }
-        (tmp / "onnx_classifier.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+        (tmp / artifacts.CLASSIFIER_META).write_text(json.dumps(meta, indent=1, ensure_ascii=False))
         artifacts.write_manifest(tmp, ARTIFACT_KIND)
     return OnnxClassifier.load(out_dir)
 
@@ -172,7 +172,7 @@ def export_onnx_encoder(source, out_dir: str | Path, *, quantize: bool = True, t
     with artifacts.atomic_dir(out_dir) as tmp:
         _write_onnx(_EmbeddingOnly(model), tokenizer, tmp, "embedding", quantize)
         meta = {"max_length": max_length, "quantized": quantize, "dim": int(model.head.in_features)}
-        (tmp / "onnx_encoder.json").write_text(json.dumps(meta, indent=1))
+        (tmp / artifacts.ENCODER_META).write_text(json.dumps(meta, indent=1))
         artifacts.write_manifest(tmp, ENCODER_KIND)
     return OnnxEncoder.load(out_dir, threads=threads)
 
@@ -186,7 +186,7 @@ class OnnxEncoder:
 
         path = Path(path)
         artifacts.verify_manifest(path, kind=ENCODER_KIND)
-        meta = json.loads((path / "onnx_encoder.json").read_text())
+        meta = json.loads((path / artifacts.ENCODER_META).read_text())
         self = cls()
         self.path, self.dim, self.max_length = path, int(meta["dim"]), int(meta["max_length"])
         self.tokenizer_ = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -220,7 +220,7 @@ class OnnxClassifier(ProbabilisticTextClassifier):
 
         path = Path(path)
         artifacts.verify_manifest(path, kind=ARTIFACT_KIND)
-        meta = json.loads((path / "onnx_classifier.json").read_text())
+        meta = json.loads((path / artifacts.CLASSIFIER_META).read_text())
         self = cls()
         self.labels_ = list(meta["labels"])
         self.temperature_ = float(meta["temperature"])
